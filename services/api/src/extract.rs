@@ -1,0 +1,117 @@
+//! Reading a JSON request body in the order the error statuses demand: content type
+//! (415), size (413), syntax (400), then shape (422 naming the field).
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A request body parsed as `T`, plus the raw bytes (for idempotency hashing).
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::unsupported_media_type());
+        }
+        let limit = state.settings.api.max_body_bytes;
+        let raw = read_limited(req.into_body(), limit).await?;
+        let value = parse_json(&raw)?;
+        Ok(Self { value, raw })
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    // to_bytes stops reading at the limit, so an endless or lying body cannot make the
+    // gateway buffer more than `limit` bytes.
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.is::<http_body_util::LengthLimitError>() {
+            ApiError::payload_too_large(limit)
+        } else {
+            ApiError::bad_request("the request body could not be read")
+        }
+    })
+}
+
+/// Parses `raw` as `T`. Syntax errors are 400; well-formed JSON of the wrong shape is
+/// 422 with the JSON path of the offending field.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    parse_json_at(raw, "")
+}
+
+/// Like [`parse_json`], for a value nested at `prefix` (e.g. `tasks[3]`) of the body.
+pub fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Result<T, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::malformed_json(
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(raw);
+    let value = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => value,
+        Err(error) => return Err(describe(error, prefix)),
+    };
+    deserializer.end().map_err(|e| {
+        ApiError::malformed_json(format!("unexpected data after the JSON value: {e}"))
+    })?;
+    Ok(value)
+}
+
+fn describe(error: serde_path_to_error::Error<serde_json::Error>, prefix: &str) -> ApiError {
+    let path = match (prefix, error.path().to_string()) {
+        ("", path) => path,
+        (prefix, path) if path == "." => prefix.to_string(),
+        (prefix, path) => format!("{prefix}.{path}"),
+    };
+    let inner = error.into_inner();
+    use serde_json::error::Category;
+    match inner.classify() {
+        Category::Data => {
+            let message = strip_position(&inner.to_string());
+            if path == "." {
+                ApiError::validation(message)
+            } else {
+                ApiError::validation(format!("{path}: {message}"))
+            }
+        }
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::malformed_json(format!("the body is not valid JSON: {}", inner))
+        }
+    }
+}
+
+/// serde_json appends "at line 1 column 42" to data errors; the field path already
+/// says where, and the position of a re-encoded body would only confuse.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}

@@ -1,0 +1,67 @@
+//! `GET /task/{id}`: a task's record.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tasklane_core::task::{TaskId, TaskStatus};
+
+use super::json_response;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct TaskView<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    task_type: &'a str,
+    status: TaskStatus,
+    attempts: u32,
+    created_at: &'a str,
+    updated_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+pub async fn task_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: TaskId = id.parse().map_err(|_| {
+        ApiError::bad_request(format!("`{}` is not a task id (a UUID)", truncate(&id)))
+    })?;
+    let record = state.store.get_task(&id).await.map_err(|e| {
+        tracing::warn!(task_id = %id, error = %e, "task record unavailable");
+        ApiError::store_unavailable()
+    })?;
+    let Some(record) = record else {
+        return Err(ApiError::not_found(format!(
+            "no task {id} (unknown, or its record expired)"
+        )));
+    };
+    let result: Option<Box<RawValue>> = record
+        .result
+        .as_deref()
+        .and_then(|r| RawValue::from_string(r.to_string()).ok());
+    let view = TaskView {
+        id: &record.id,
+        task_type: &record.task_type,
+        status: record.status,
+        attempts: record.attempts,
+        created_at: &record.created_at,
+        updated_at: &record.updated_at,
+        result: result.as_deref(),
+        error: record.error.as_deref(),
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_string(&view).expect("task view serializes"),
+    ))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}

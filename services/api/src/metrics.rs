@@ -1,0 +1,112 @@
+//! The gateway's metric families (names fixed by the product contract).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
+use tasklane_core::metrics::{BaseMetrics, HTTP_BUCKETS};
+
+use crate::state::AppState;
+
+#[derive(Clone)]
+pub struct ApiMetrics {
+    base: std::sync::Arc<BaseMetrics>,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub in_flight: IntGauge,
+    pub submitted: IntCounterVec,
+    pub publish_errors: IntCounter,
+    pub idempotent_replays: IntCounter,
+}
+
+impl ApiMetrics {
+    pub fn new() -> Self {
+        let base = BaseMetrics::new("api");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "api_http_requests_total",
+                "HTTP requests by method, matched route and status",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("api_http_request_duration_seconds", "HTTP request latency")
+                .buckets(HTTP_BUCKETS.to_vec()),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new("api_http_requests_in_flight", "HTTP requests being handled")
+            .expect("valid metric");
+        let submitted = IntCounterVec::new(
+            Opts::new(
+                "api_tasks_submitted_total",
+                "Tasks accepted (PubAck received) by type",
+            ),
+            &["type"],
+        )
+        .expect("valid metric");
+        let publish_errors = IntCounter::new(
+            "api_tasks_publish_errors_total",
+            "Tasks that could not be published (answered 503)",
+        )
+        .expect("valid metric");
+        let idempotent_replays = IntCounter::new(
+            "api_idempotent_replays_total",
+            "Requests answered from a stored idempotent response",
+        )
+        .expect("valid metric");
+        base.register(&requests);
+        base.register(&duration);
+        base.register(&in_flight);
+        base.register(&submitted);
+        base.register(&publish_errors);
+        base.register(&idempotent_replays);
+        Self {
+            base: std::sync::Arc::new(base),
+            requests,
+            duration,
+            in_flight,
+            submitted,
+            publish_errors,
+            idempotent_replays,
+        }
+    }
+
+    pub fn base(&self) -> &BaseMetrics {
+        &self.base
+    }
+}
+
+impl Default for ApiMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Records every request under its matched route template, never the raw path, so a
+/// scan of random URLs cannot blow up the series count.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let metrics = &state.metrics;
+    metrics.in_flight.inc();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.in_flight.dec();
+    metrics
+        .duration
+        .with_label_values(&[method.as_str(), route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
+        .inc();
+    response
+}

@@ -1,0 +1,105 @@
+//! The router and every layer around it, assembled in one place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::handlers::{health, metrics, stats, submit_batch, submit_task, task_status};
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let shed = Arc::new(Semaphore::new(state.settings.api.max_in_flight));
+    let timeout = state.settings.api.request_timeout;
+
+    // Task routes get admission control and a deadline; probes and /metrics never do,
+    // so an overloaded gateway still answers its orchestrator and its scraper.
+    let task_routes = Router::new()
+        .route("/task", post(submit_task::submit_task))
+        .route("/tasks", post(submit_batch::submit_batch))
+        .route("/task/{id}", get(task_status::task_status))
+        .route("/stats", get(stats::stats))
+        .route_layer(middleware::from_fn_with_state(timeout, deadline))
+        .route_layer(middleware::from_fn_with_state(shed, admission));
+    let operational_routes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics));
+
+    Router::new()
+        .merge(task_routes)
+        .merge(operational_routes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Layers run top to bottom on the way in:
+        .layer(
+            ServiceBuilder::new()
+                // 1. every request gets an id first (or keeps the caller's), so
+                // everything below, logs included, can refer to it;
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                // 2. one span per request carrying that id and, once known, trace_id;
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                // 3. the id goes back to the caller on every response, errors included;
+                .layer(PropagateRequestIdLayer::x_request_id())
+                // 4. metrics see the final status, including the panic answer below;
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::metrics::track,
+                ))
+                // 5. a bug answers 500 problem+json instead of dropping the connection.
+                .layer(CatchPanicLayer::custom(panic_response)),
+        )
+        .with_state(state)
+}
+
+fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+    )
+}
+
+async fn admission(State(shed): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+    match shed.try_acquire() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => ApiError::too_many_requests().into_response(),
+    }
+}
+
+async fn deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout().into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    ApiError::internal().into_response()
+}

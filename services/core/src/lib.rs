@@ -1,0 +1,13 @@
+//! tasklane-core: what the gateway and the worker share — the task model, layered
+//! configuration, telemetry, metrics helpers, and the NATS and Valkey wiring.
+
+pub mod config;
+pub mod metrics;
+pub mod queue;
+pub mod shutdown;
+pub mod store;
+pub mod task;
+pub mod telemetry;
+pub mod trace_context;
+
+pub use config::Settings;

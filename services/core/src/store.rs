@@ -1,0 +1,466 @@
+//! Valkey: task records, the once-per-task counters and idempotency keys.
+//!
+//! Every write that must be atomic is one Lua script, so a crash between two
+//! commands can never leave a half-written record or a counter bumped twice:
+//! - `record_queued`: the gateway's record, written only if no worker got there first;
+//! - `start_attempt`: counts an attempt and marks the task running, unless finished;
+//! - `finish`: the outcome plus the counters, once per task however often delivered.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use fred::types::{Expiration, SetOptions};
+
+use crate::config::ValkeySettings;
+use crate::task::{TaskId, TaskStatus, now_rfc3339};
+
+const TASK_KEY_PREFIX: &str = "tasklane:task:";
+const IDEMPOTENCY_KEY_PREFIX: &str = "tasklane:idem:";
+/// One hash holds the counters behind `GET /stats`; it has no TTL.
+pub const STATS_KEY: &str = "tasklane:stats";
+/// How long a single Valkey command may wait, including while reconnecting.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+const RECORD_QUEUED: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'status', 'queued',
+  'attempts', 0, 'created_at', ARGV[3], 'updated_at', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"#;
+
+const START_ATTEMPT: &str = r#"
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'succeeded' or status == 'failed' or status == 'dead' then
+  return {status, tostring(redis.call('HGET', KEYS[1], 'attempts') or '0'), ''}
+end
+if not status then
+  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'created_at', ARGV[3])
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {'running', tostring(attempts), redis.call('HGET', KEYS[1], 'error') or ''}
+"#;
+
+const RECORD_ERROR: &str = r#"
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'succeeded' or status == 'failed' or status == 'dead' then return 0 end
+redis.call('HSET', KEYS[1], 'error', ARGV[1], 'updated_at', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"#;
+
+// An attempt cut short by a graceful shutdown did not really happen: give it back.
+const RELEASE_ATTEMPT: &str = r#"
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+end
+return 1
+"#;
+
+// ARGV: status, updated_at, ttl_ms, result ('' = none), error ('' = none), id, type, created_at
+const FINISH: &str = r#"
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'succeeded' or status == 'failed' or status == 'dead' then return 0 end
+if not status then
+  redis.call('HSET', KEYS[1], 'id', ARGV[6], 'type', ARGV[7], 'created_at', ARGV[8], 'attempts', 0)
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'processed', 1)
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return 1
+"#;
+
+// Returns nil when the key was free and is now reserved, else the stored value.
+const IDEMPOTENCY_RESERVE: &str = r#"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return redis.call('GET', KEYS[1])
+"#;
+
+#[derive(Debug, thiserror::Error)]
+#[error("valkey: {0}")]
+pub struct StoreError(#[from] fred::error::Error);
+
+/// A task record as stored.
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    pub id: String,
+    pub task_type: String,
+    pub status: TaskStatus,
+    pub attempts: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Raw JSON of the handler's result.
+    pub result: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What `start_attempt` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptStart {
+    /// The attempt was counted; `attempt` is its number (1-based). `last_error` is the
+    /// error of the previous attempt, if one was recorded.
+    Started {
+        attempt: u32,
+        last_error: Option<String>,
+    },
+    /// The task already has an outcome; this delivery is a duplicate.
+    AlreadyFinished(TaskStatus),
+}
+
+/// The outcome written by `finish`.
+#[derive(Debug, Clone)]
+pub enum FinalOutcome<'a> {
+    Succeeded { result: &'a str },
+    Failed { error: &'a str },
+    Dead { error: &'a str },
+}
+
+impl FinalOutcome<'_> {
+    pub fn status(&self) -> TaskStatus {
+        match self {
+            Self::Succeeded { .. } => TaskStatus::Succeeded,
+            Self::Failed { .. } => TaskStatus::Failed,
+            Self::Dead { .. } => TaskStatus::Dead,
+        }
+    }
+}
+
+/// Identity of the task a record is about, used when a worker writes first.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordIdentity<'a> {
+    pub id: &'a str,
+    pub task_type: &'a str,
+    pub created_at: &'a str,
+}
+
+/// The counters behind `GET /stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub processed: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub dead: u64,
+}
+
+/// State of an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyState {
+    /// Reserved for this request.
+    Reserved,
+    /// Another request with this key is still being handled.
+    InFlight { body_hash: String },
+    /// A request with this key completed; its answer is stored.
+    Completed {
+        body_hash: String,
+        status: u16,
+        body: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    record_queued: Script,
+    start_attempt: Script,
+    record_error: Script,
+    release_attempt: Script,
+    finish: Script,
+    idempotency_reserve: Script,
+    ttl_ms: u64,
+}
+
+impl Store {
+    /// Builds the client and starts connecting in the background. Commands wait for the
+    /// connection (up to a timeout), and lost connections are re-established forever,
+    /// so a Valkey restart never needs a restart of ours.
+    pub fn connect(settings: &ValkeySettings, ttl: Duration) -> Result<Self, StoreError> {
+        let config = Config::from_url(settings.url.expose())?;
+        let client = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(2);
+                c.max_command_attempts = 2;
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = COMMAND_TIMEOUT;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
+            .build()?;
+        client.connect();
+        Ok(Self {
+            client,
+            record_queued: Script::from_lua(RECORD_QUEUED),
+            start_attempt: Script::from_lua(START_ATTEMPT),
+            record_error: Script::from_lua(RECORD_ERROR),
+            release_attempt: Script::from_lua(RELEASE_ATTEMPT),
+            finish: Script::from_lua(FINISH),
+            idempotency_reserve: Script::from_lua(IDEMPOTENCY_RESERVE),
+            ttl_ms: ttl.as_millis() as u64,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.client.ping(None).await?;
+        Ok(())
+    }
+
+    /// The gateway's `queued` record, written after the PubAck. A worker that
+    /// already started the task wins: the record is then left alone.
+    pub async fn record_queued(&self, who: RecordIdentity<'_>) -> Result<(), StoreError> {
+        let _: i64 = self
+            .record_queued
+            .evalsha_with_reload(
+                &self.client,
+                vec![task_key(who.id)],
+                vec![
+                    who.id.to_string(),
+                    who.task_type.to_string(),
+                    who.created_at.to_string(),
+                    self.ttl_ms.to_string(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn start_attempt(&self, who: RecordIdentity<'_>) -> Result<AttemptStart, StoreError> {
+        let reply: Vec<String> = self
+            .start_attempt
+            .evalsha_with_reload(
+                &self.client,
+                vec![task_key(who.id)],
+                vec![
+                    who.id.to_string(),
+                    who.task_type.to_string(),
+                    who.created_at.to_string(),
+                    now_rfc3339(),
+                    self.ttl_ms.to_string(),
+                ],
+            )
+            .await?;
+        let status = reply
+            .first()
+            .and_then(|s| TaskStatus::parse(s))
+            .unwrap_or(TaskStatus::Running);
+        if status.is_terminal() {
+            return Ok(AttemptStart::AlreadyFinished(status));
+        }
+        let attempt = reply.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
+        let last_error = reply.get(2).filter(|e| !e.is_empty()).cloned();
+        Ok(AttemptStart::Started {
+            attempt,
+            last_error,
+        })
+    }
+
+    /// Remembers why an attempt failed, for the client and for the dead letter.
+    pub async fn record_error(&self, id: &str, error: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .record_error
+            .evalsha_with_reload(
+                &self.client,
+                vec![task_key(id)],
+                vec![error.to_string(), now_rfc3339(), self.ttl_ms.to_string()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Un-counts an attempt that a graceful shutdown interrupted, so rolling out a new
+    /// version never uses up a task's attempts.
+    pub async fn release_attempt(&self, id: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .release_attempt
+            .evalsha_with_reload(&self.client, vec![task_key(id)], Vec::<String>::new())
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the outcome and bumps the counters. Returns false when the task already
+    /// had an outcome (a redelivery), in which case nothing changed.
+    pub async fn finish(
+        &self,
+        who: RecordIdentity<'_>,
+        outcome: &FinalOutcome<'_>,
+    ) -> Result<bool, StoreError> {
+        let (result, error) = match outcome {
+            FinalOutcome::Succeeded { result } => (*result, ""),
+            FinalOutcome::Failed { error } | FinalOutcome::Dead { error } => ("", *error),
+        };
+        let changed: i64 = self
+            .finish
+            .evalsha_with_reload(
+                &self.client,
+                vec![task_key(who.id), STATS_KEY.to_string()],
+                vec![
+                    outcome.status().as_str().to_string(),
+                    now_rfc3339(),
+                    self.ttl_ms.to_string(),
+                    result.to_string(),
+                    error.to_string(),
+                    who.id.to_string(),
+                    who.task_type.to_string(),
+                    who.created_at.to_string(),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn get_task(&self, id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
+        let fields: HashMap<String, String> =
+            self.client.hgetall(task_key(&id.to_string())).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+        Ok(Some(TaskRecord {
+            id: get("id"),
+            task_type: get("type"),
+            status: fields
+                .get("status")
+                .and_then(|s| TaskStatus::parse(s))
+                .unwrap_or(TaskStatus::Queued),
+            attempts: fields
+                .get("attempts")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0),
+            created_at: get("created_at"),
+            updated_at: get("updated_at"),
+            result: fields.get("result").cloned(),
+            error: fields.get("error").cloned(),
+        }))
+    }
+
+    pub async fn counters(&self) -> Result<Counters, StoreError> {
+        let values: Vec<Option<u64>> = self
+            .client
+            .hmget(STATS_KEY, vec!["processed", "succeeded", "failed", "dead"])
+            .await?;
+        let at = |i: usize| values.get(i).copied().flatten().unwrap_or(0);
+        Ok(Counters {
+            processed: at(0),
+            succeeded: at(1),
+            failed: at(2),
+            dead: at(3),
+        })
+    }
+
+    pub async fn key_count(&self) -> Result<u64, StoreError> {
+        Ok(self.client.dbsize().await?)
+    }
+
+    /// Reserves `key` for a request whose canonical body hashes to `body_hash`, or
+    /// reports what holds it. The reservation expires after `in_flight_ttl`, so a
+    /// gateway that dies mid-request does not block the key for a day.
+    pub async fn idempotency_reserve(
+        &self,
+        key: &str,
+        body_hash: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<IdempotencyState, StoreError> {
+        let existing: Option<String> = self
+            .idempotency_reserve
+            .evalsha_with_reload(
+                &self.client,
+                vec![idempotency_key(key)],
+                vec![
+                    format!("P|{body_hash}"),
+                    in_flight_ttl.as_millis().max(1).to_string(),
+                ],
+            )
+            .await?;
+        Ok(match existing {
+            None => IdempotencyState::Reserved,
+            Some(value) => parse_idempotency_value(&value),
+        })
+    }
+
+    /// Stores the answer for `key` for the idempotency window.
+    pub async fn idempotency_complete(
+        &self,
+        key: &str,
+        body_hash: &str,
+        status: u16,
+        body: &str,
+        window: Duration,
+    ) -> Result<(), StoreError> {
+        let _: () = self
+            .client
+            .set(
+                idempotency_key(key),
+                format!("D|{body_hash}|{status}|{body}"),
+                Some(Expiration::PX(window.as_millis() as i64)),
+                None::<SetOptions>,
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Frees `key` after a request that accepted nothing, so the client may retry.
+    pub async fn idempotency_release(&self, key: &str) -> Result<(), StoreError> {
+        let _: i64 = self.client.del(idempotency_key(key)).await?;
+        Ok(())
+    }
+}
+
+fn parse_idempotency_value(value: &str) -> IdempotencyState {
+    if let Some(rest) = value.strip_prefix("D|") {
+        let mut parts = rest.splitn(3, '|');
+        let body_hash = parts.next().unwrap_or_default().to_string();
+        let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(202);
+        let body = parts.next().unwrap_or_default().to_string();
+        return IdempotencyState::Completed {
+            body_hash,
+            status,
+            body,
+        };
+    }
+    IdempotencyState::InFlight {
+        body_hash: value.strip_prefix("P|").unwrap_or(value).to_string(),
+    }
+}
+
+pub fn task_key(id: &str) -> String {
+    format!("{TASK_KEY_PREFIX}{id}")
+}
+
+fn idempotency_key(key: &str) -> String {
+    format!("{IDEMPOTENCY_KEY_PREFIX}{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_values_round_trip() {
+        assert_eq!(
+            parse_idempotency_value("P|abc"),
+            IdempotencyState::InFlight {
+                body_hash: "abc".into()
+            }
+        );
+        assert_eq!(
+            parse_idempotency_value("D|abc|202|{\"id\":\"x|y\"}"),
+            IdempotencyState::Completed {
+                body_hash: "abc".into(),
+                status: 202,
+                body: "{\"id\":\"x|y\"}".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The task model shared by gateway and worker: validated newtypes, the envelope that
+//! travels through JetStream, and the lifecycle states a task record moves through.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+/// Highest `max_attempts` a task may ask for.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
+/// Highest `timeout_ms` a task may ask for (one hour).
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// Types every worker runs. The worker's registry is checked against this list in
+/// its tests, so the gateway never accepts a type no worker can run.
+pub const BUILT_IN_TASK_TYPES: &[&str] = &["echo", "sleep", "sha256", "fail"];
+/// Subject prefix of the work stream: a task of type `t` is published to `tasks.t`.
+pub const TASK_SUBJECT_PREFIX: &str = "tasks";
+/// Subject prefix of the dead-letter stream.
+pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "dlq";
+/// Name of the durable pull consumer all worker replicas share.
+pub const CONSUMER_NAME: &str = "workers";
+
+/// Message headers, beside JetStream's own `Nats-Msg-Id` (which carries the task id).
+pub mod headers {
+    pub const TASK_ID: &str = "Tasklane-Task-Id";
+    pub const REQUEST_ID: &str = "Tasklane-Request-Id";
+    pub const TRACEPARENT: &str = "traceparent";
+    pub const ERROR: &str = "Tasklane-Error";
+    pub const ATTEMPTS: &str = "Tasklane-Attempts";
+    pub const ORIGINAL_SUBJECT: &str = "Tasklane-Original-Subject";
+    pub const ORIGINAL_SEQUENCE: &str = "Tasklane-Original-Sequence";
+}
+
+/// A task type name that matches `^[a-z0-9][a-z0-9_.-]{0,63}$`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TaskType(String);
+
+impl TaskType {
+    pub fn parse(name: &str) -> Result<Self, &'static str> {
+        let bytes = name.as_bytes();
+        let Some(first) = bytes.first() else {
+            return Err("must not be empty");
+        };
+        if bytes.len() > 64 {
+            return Err("must be at most 64 characters");
+        }
+        if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
+            return Err("must start with a lowercase letter or a digit");
+        }
+        let allowed = |b: &u8| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        };
+        if !bytes.iter().all(allowed) {
+            return Err("may contain only lowercase letters, digits, '_', '.' and '-'");
+        }
+        // A dot opens a new subject token; an empty token ("a..b", "a.") is not a
+        // valid NATS subject.
+        if name.split('.').any(str::is_empty) {
+            return Err("must not contain empty segments between dots");
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn subject(&self) -> String {
+        format!("{TASK_SUBJECT_PREFIX}.{}", self.0)
+    }
+}
+
+impl Default for TaskType {
+    fn default() -> Self {
+        Self("echo".to_string())
+    }
+}
+
+impl fmt::Display for TaskType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        TaskType::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A task id: a UUID v7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(Uuid);
+
+impl TaskId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for TaskId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for TaskId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::try_parse(s).map(Self)
+    }
+}
+
+/// Where a task is in its life. Ordered: a record never moves to a lower rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Dead,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Dead)
+    }
+}
+
+/// The message body published to `tasks.<type>`. The payload is carried as raw JSON so
+/// neither side re-encodes what it does not need to read.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskEnvelope {
+    pub id: TaskId,
+    #[serde(rename = "type")]
+    pub task_type: TaskType,
+    pub payload: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// RFC 3339 UTC with milliseconds.
+    pub created_at: String,
+}
+
+/// Now as RFC 3339 UTC with millisecond precision.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_type_accepts_the_spec_pattern() {
+        for ok in [
+            "echo",
+            "a",
+            "0",
+            "send_email",
+            "img.resize-v2",
+            &"a".repeat(64),
+        ] {
+            assert!(TaskType::parse(ok).is_ok(), "{ok} must be accepted");
+        }
+    }
+
+    #[test]
+    fn task_type_rejects_everything_else() {
+        for bad in [
+            "",
+            "Echo",
+            "_x",
+            "-x",
+            ".x",
+            "a b",
+            "a*",
+            "a>",
+            "ä",
+            "a..b",
+            "a.",
+            &"a".repeat(65),
+        ] {
+            assert!(TaskType::parse(bad).is_err(), "{bad:?} must be rejected");
+        }
+    }
+
+    #[test]
+    fn status_order_is_lifecycle_order() {
+        assert!(!TaskStatus::Running.is_terminal());
+        for s in [TaskStatus::Succeeded, TaskStatus::Failed, TaskStatus::Dead] {
+            assert!(s.is_terminal());
+            assert_eq!(TaskStatus::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn ids_are_uuid_v7_and_round_trip() {
+        let id = TaskId::new();
+        let text = id.to_string();
+        assert_eq!(text.len(), 36);
+        assert_eq!(&text[14..15], "7", "not a v7 uuid: {text}");
+        assert_eq!(text.parse::<TaskId>().unwrap(), id);
+        assert!("not-a-uuid".parse::<TaskId>().is_err());
+    }
+}

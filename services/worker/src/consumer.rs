@@ -1,0 +1,162 @@
+//! The pull loop: takes a message only when a concurrency permit is free, so a worker
+//! never holds more tasks than it runs, and drains on shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::WorkerContext;
+use crate::process::process;
+
+/// Pulls and processes until `shutdown` fires, then waits up to the grace period for
+/// running tasks, hands the rest back, and returns.
+pub async fn run(
+    ctx: Arc<WorkerContext>,
+    shutdown: CancellationToken,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let concurrency = ctx.settings.worker.concurrency;
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut running = JoinSet::new();
+
+    'connect: while !shutdown.is_cancelled() {
+        let consumer = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            consumer = bind(&ctx, &shutdown) => match consumer { Some(c) => c, None => break },
+        };
+        let mut messages = match consumer
+            .stream()
+            .max_messages_per_batch(concurrency)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+        {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start pulling; retrying");
+                pause(&shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        ready.store(true, std::sync::atomic::Ordering::Release);
+        tracing::info!(concurrency, "pulling tasks");
+
+        loop {
+            // Reap finished tasks so the set does not grow without bound.
+            while running.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    hand_back_buffered(&mut messages).await;
+                    break 'connect;
+                }
+                permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            };
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    hand_back_buffered(&mut messages).await;
+                    break 'connect;
+                }
+                next = messages.next() => next,
+            };
+            match next {
+                Some(Ok(message)) => {
+                    let ctx = ctx.clone();
+                    ctx.metrics.in_flight.inc();
+                    running.spawn(async move {
+                        let metrics = ctx.metrics.clone();
+                        process(ctx, message).await;
+                        metrics.in_flight.dec();
+                        drop(permit);
+                    });
+                }
+                Some(Err(e)) => {
+                    // Missed heartbeats and similar: the stream recovers on its own
+                    // once NATS is back.
+                    tracing::warn!(error = %e, "pull stream error");
+                    pause(&shutdown, Duration::from_millis(200)).await;
+                }
+                None => {
+                    tracing::warn!("pull stream ended; re-binding the consumer");
+                    continue 'connect;
+                }
+            }
+        }
+    }
+
+    drain(&ctx, running).await;
+}
+
+async fn bind(
+    ctx: &WorkerContext,
+    shutdown: &CancellationToken,
+) -> Option<async_nats::jetstream::consumer::Consumer<async_nats::jetstream::consumer::pull::Config>>
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let attempt = async {
+            ctx.queue.ensure_topology(&ctx.settings).await?;
+            ctx.queue.consumer().await
+        };
+        match attempt.await {
+            Ok(consumer) => return Some(consumer),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "consumer not available yet")
+            }
+        }
+        if !pause(shutdown, delay).await {
+            return None;
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Sleeps unless shutdown comes first; false if it did.
+async fn pause(shutdown: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// Messages the client already received but no task took: give them straight back.
+async fn hand_back_buffered(messages: &mut async_nats::jetstream::consumer::pull::Stream) {
+    while let Some(Some(Ok(message))) = messages.next().now_or_never() {
+        if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
+            tracing::debug!(error = %e, "buffered message not handed back; redelivered after ack_wait");
+        }
+    }
+}
+
+/// Lets running tasks finish within the grace period, then fires the hand-back so
+/// the stragglers nak themselves, and waits for that.
+async fn drain(ctx: &WorkerContext, mut running: JoinSet<()>) {
+    let grace = ctx.settings.worker.shutdown_grace;
+    tracing::info!(
+        in_flight = running.len(),
+        grace_ms = grace.as_millis() as u64,
+        "draining"
+    );
+    let all_done = async { while running.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, all_done).await.is_err() {
+        tracing::warn!(
+            still_running = running.len(),
+            "grace period over; handing tasks back"
+        );
+        ctx.handback.cancel();
+        // Hand-backs are quick (a nak each); bound the wait anyway.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        running.abort_all();
+    }
+    // Acks are fire-and-forget: push them out before the connection goes away.
+    let _ = tokio::time::timeout(Duration::from_secs(2), ctx.queue.client().flush()).await;
+    tracing::info!("drained");
+}

@@ -1,0 +1,17 @@
+//! tasklane-worker: pulls tasks from the shared JetStream consumer, runs the handler
+//! for each task type, writes outcomes to Valkey and acknowledges only after that.
+
+pub mod consumer;
+pub mod context;
+pub mod dead_letter;
+pub mod handler;
+pub mod metrics;
+pub mod process;
+pub mod progress;
+pub mod retry;
+pub mod server;
+pub mod startup;
+pub mod tasks;
+
+pub use handler::Registry;
+pub use startup::Worker;

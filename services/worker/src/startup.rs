@@ -1,0 +1,110 @@
+//! Building the worker (binds its health port, so port 0 works in tests) and running
+//! it until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use tasklane_core::Settings;
+use tasklane_core::queue::{self, Queue};
+use tasklane_core::store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::consumer;
+use crate::context::WorkerContext;
+use crate::handler::Registry;
+use crate::metrics::WorkerMetrics;
+use crate::server::{self, ServerState};
+
+/// How often queue-depth and dependency gauges are refreshed.
+const GAUGE_REFRESH: Duration = Duration::from_secs(5);
+/// Dead-letter publishes wait this long for their PubAck.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Worker {
+    listener: TcpListener,
+    ctx: Arc<WorkerContext>,
+    shutdown: CancellationToken,
+}
+
+impl Worker {
+    pub async fn build(
+        settings: Settings,
+        registry: Registry,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let client = queue::connect(&settings.nats, "tasklane-worker")
+            .await
+            .context("connecting to NATS")?;
+        let queue = Queue::new(client, &settings, PUBLISH_TIMEOUT);
+        let store =
+            Store::connect(&settings.valkey, settings.results.ttl).context("configuring Valkey")?;
+        let listener = TcpListener::bind(settings.worker.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.worker.listen))?;
+        let ctx = Arc::new(WorkerContext {
+            settings,
+            queue,
+            store,
+            registry,
+            metrics: WorkerMetrics::new(),
+            handback: CancellationToken::new(),
+        });
+        Ok(Self {
+            listener,
+            ctx,
+            shutdown,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn metrics(&self) -> &WorkerMetrics {
+        &self.ctx.metrics
+    }
+
+    /// Processes tasks until the shutdown token fires, drains, and returns.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let pulling = Arc::new(AtomicBool::new(false));
+        let server_stop = CancellationToken::new();
+        let app = server::router(ServerState {
+            ctx: self.ctx.clone(),
+            pulling: pulling.clone(),
+            shutdown: self.shutdown.clone(),
+        });
+        tracing::info!(address = %self.local_addr(), "worker health and metrics listening");
+        let server = tokio::spawn({
+            let stop = server_stop.clone();
+            let listener = self.listener;
+            async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            }
+        });
+        let gauges = tokio::spawn(server::refresh_gauges(
+            self.ctx.clone(),
+            self.shutdown.clone(),
+            GAUGE_REFRESH,
+        ));
+
+        consumer::run(self.ctx.clone(), self.shutdown.clone(), pulling).await;
+
+        // The health port stays up through the drain so probes and scrapes see it.
+        server_stop.cancel();
+        gauges.abort();
+        server
+            .await
+            .context("health server task")?
+            .context("serving health endpoints")?;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+}
