@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Renders the upstream NATS and Valkey charts, at the versions pinned in
+# infra/helm/{queue,valkey}/upstream.yaml, with tasklane's values. Needs
+# network access to the chart repositories, so the CI pipeline runs it
+# (scripts/checks/20-k8s.sh checks the same values offline against a schema).
+#
+#   scripts/render-upstream.sh [OUT_DIR]     # default build/upstream
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${1:-build/upstream}
+helm_bin=${HELM:-helm}
+kube_version=${KUBE_VERSION:-1.31.0}
+mkdir -p "$out"
+
+field() { sed -n "s/^$1: *//p" "$2"; }
+
+for component in queue valkey; do
+  pin=infra/helm/$component/upstream.yaml
+  repo=$(field repository "$pin")
+  chart=$(field chart "$pin")
+  version=$(field version "$pin")
+  release=$(field release "$pin")
+  namespace=$(field namespace "$pin")
+  "$helm_bin" template "$release" "$chart" --repo "$repo" --version "$version" \
+    --namespace "$namespace" --kube-version "$kube_version" \
+    --api-versions monitoring.coreos.com/v1 \
+    -f "infra/helm/$component/values.yaml" > "$out/$component.yaml"
+  echo "rendered $chart $version -> $out/$component.yaml"
+done
