@@ -80,10 +80,10 @@ expect_fail() {
 }
 
 step "yamllint"
-"$BIN/yamllint" -c "$MON/.yamllint.yaml" --strict "$MON" && echo "yamllint: ok" || fail "yamllint"
+if "$BIN/yamllint" -c "$MON/.yamllint.yaml" --strict "$MON"; then echo "yamllint: ok"; else fail "yamllint"; fi
 
 step "shellcheck of this script"
-"$BIN/shellcheck" -S warning "$0" && echo "shellcheck: ok" || fail "shellcheck"
+if "$BIN/shellcheck" -S warning "$0"; then echo "shellcheck: ok"; else fail "shellcheck"; fi
 
 step "promtool check rules + test rules (spec.groups of $RULES)"
 "${CHECK[@]}" extract-rules "$RULES" "$WORK/tasklane-rules.groups.yaml" || fail "extract rules"
