@@ -352,9 +352,16 @@ def cmd_log_labels(args: argparse.Namespace) -> int:
         labels = {label for label in labels if not label.startswith("__")}
         for label in sorted(labels - allowed):
             problems.add(file, f"label '{label}' is not one of the low-cardinality labels {sorted(allowed)}")
-        for field in args.json_field:
-            if not re.search(rf"\b{re.escape(field)}\s*=", content):
-                problems.add(file, f"JSON field '{field}' is not extracted by the pipeline")
+        json_block = re.search(r"stage\.json\s*\{\s*expressions\s*=\s*\{(.*?)\}", content, re.S)
+        extracted = set(re.findall(r"^\s*(\w+)\s*=", json_block.group(1), re.M)) if json_block else set()
+        for field in sorted(set(args.json_field) - extracted):
+            problems.add(file, f"JSON field '{field}' is not extracted by stage.json")
+        meta_block = re.search(r"stage\.structured_metadata\s*\{\s*values\s*=\s*\{(.*?)\}", content, re.S)
+        metadata = set(re.findall(r"^\s*(\w+)\s*=", meta_block.group(1), re.M)) if meta_block else set()
+        for field in sorted(set(args.metadata) - metadata):
+            problems.add(file, f"field '{field}' must be kept as structured metadata")
+        if "{{" in content:
+            problems.add(file, "the chart passes the config through tpl: '{{' would be read as a Go template")
         print(f"  {file}: labels {sorted(labels)}")
     return problems.finish("log labels")
 
@@ -402,6 +409,7 @@ def main() -> int:
     p = sub.add_parser("log-labels")
     p.add_argument("--allowed", action="append", default=[])
     p.add_argument("--json-field", action="append", default=[])
+    p.add_argument("--metadata", action="append", default=[])
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_log_labels)
 
