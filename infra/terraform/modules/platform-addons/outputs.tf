@@ -1,0 +1,12 @@
+output "releases" {
+  description = "Installed add-on releases and their chart versions."
+  value = {
+    for r in [helm_release.ingress_nginx, helm_release.cert_manager, helm_release.kube_prometheus_stack, helm_release.keda, helm_release.external_secrets] :
+    r.name => { namespace = r.namespace, version = r.version }
+  }
+}
+
+output "ingress_namespace" {
+  description = "Namespace of the ingress controller (the gateway's NetworkPolicy admits it)."
+  value       = helm_release.ingress_nginx.namespace
+}
