@@ -73,6 +73,16 @@ pub fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Result<T,
             "the request body is empty; send a JSON object",
         ));
     }
+    // serde reads a struct from a JSON array too (fields by position); the contract
+    // only has objects, so anything else is refused before it can be misread.
+    let first = raw.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        let what = if prefix.is_empty() { "the body" } else { prefix };
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+            Ok(_) => ApiError::validation(format!("{what}: must be a JSON object")),
+            Err(e) => ApiError::malformed_json(format!("the body is not valid JSON: {e}")),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let value = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => value,

@@ -70,6 +70,37 @@ impl IdempotencyKey {
     }
 }
 
+/// Deepest nesting a payload may have. serde_json refuses more than 128 levels when it
+/// builds values, so anything deeper would only fail later inside a handler; past a
+/// few dozen levels it is almost always an attack on a parser.
+pub const MAX_PAYLOAD_DEPTH: usize = 64;
+
+/// Nesting depth of a JSON text (arrays and objects), skipping string contents.
+fn json_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// What validation needs from the running gateway.
 pub struct Rules<'a> {
     pub known_types: &'a [String],
@@ -80,6 +111,12 @@ impl TaskRequest {
     /// item's position in a batch) in the error.
     pub fn validate(&self, at: &str, rules: &Rules<'_>) -> Result<(), ApiError> {
         let field = |name: &str| format!("{at}{name}");
+        if json_depth(self.payload.get()) > MAX_PAYLOAD_DEPTH {
+            return Err(ApiError::validation(format!(
+                "{}: nested deeper than {MAX_PAYLOAD_DEPTH} levels",
+                field("payload")
+            )));
+        }
         if let Some(task_type) = &self.task_type {
             if !rules.known_types.iter().any(|t| t == task_type.as_str()) {
                 return Err(ApiError::validation(format!(
@@ -201,6 +238,13 @@ mod tests {
             a,
             canonical_json(br#"{"type":"echo","payload":{"b":2,"a":[1,2]}}"#)
         );
+    }
+
+    #[test]
+    fn depth_counts_containers_but_not_brackets_inside_strings() {
+        assert_eq!(json_depth("1"), 0);
+        assert_eq!(json_depth(r#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(json_depth(r#"["[[[[", "\\"[", {}]"#), 2);
     }
 
     #[test]

