@@ -77,7 +77,11 @@ pub fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Result<T,
     // only has objects, so anything else is refused before it can be misread.
     let first = raw.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
-        let what = if prefix.is_empty() { "the body" } else { prefix };
+        let what = if prefix.is_empty() {
+            "the body"
+        } else {
+            prefix
+        };
         return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
             Ok(_) => ApiError::validation(format!("{what}: must be a JSON object")),
             Err(e) => ApiError::malformed_json(format!("the body is not valid JSON: {e}")),

@@ -89,7 +89,9 @@ impl Stack {
     }
 
     pub async fn nats_client(&self) -> async_nats::Client {
-        async_nats::connect(self.nats.url()).await.expect("nats reachable")
+        async_nats::connect(self.nats.url())
+            .await
+            .expect("nats reachable")
     }
 }
 
@@ -128,7 +130,9 @@ impl ApiHandle {
     pub async fn stop(mut self) {
         self.token.cancel();
         if let Some(join) = self.join.take() {
-            join.await.expect("gateway task").expect("gateway stops cleanly");
+            join.await
+                .expect("gateway task")
+                .expect("gateway stops cleanly");
         }
     }
 }
@@ -149,9 +153,13 @@ pub struct WorkerHandle {
 impl WorkerHandle {
     pub async fn start(settings: Settings) -> Self {
         let token = CancellationToken::new();
-        let worker = tasklane_worker::Worker::build(settings, tasklane_worker::Registry::built_in(), token.clone())
-            .await
-            .expect("worker builds");
+        let worker = tasklane_worker::Worker::build(
+            settings,
+            tasklane_worker::Registry::built_in(),
+            token.clone(),
+        )
+        .await
+        .expect("worker builds");
         let addr = worker.local_addr();
         let join = tokio::spawn(worker.run_until_stopped());
         let handle = Self {
@@ -175,7 +183,9 @@ impl WorkerHandle {
     pub async fn stop(mut self) {
         self.token.cancel();
         if let Some(join) = self.join.take() {
-            join.await.expect("worker task").expect("worker stops cleanly");
+            join.await
+                .expect("worker task")
+                .expect("worker stops cleanly");
         }
     }
 }
@@ -196,7 +206,10 @@ pub struct ProcessApp {
 
 impl ProcessApp {
     pub fn start(binary: &str, env: HashMap<String, String>, port: u16) -> Self {
-        let dir = tempfile::Builder::new().prefix(binary).tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix(binary)
+            .tempdir()
+            .expect("temp dir");
         let log = dir.path().join("out.log");
         let mut command = Command::new(binary_path(binary));
         command.env_clear();
@@ -253,7 +266,15 @@ pub fn binary_path(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "tasklane-api", "-p", "tasklane-worker", "--bins"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "tasklane-api",
+                "-p",
+                "tasklane-worker",
+                "--bins",
+            ])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the tasklane binaries failed");

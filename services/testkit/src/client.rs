@@ -44,7 +44,12 @@ impl ApiClient {
             .expect("request is sent")
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         let mut request = self.http.post(self.url(path)).body(body);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
@@ -57,12 +62,20 @@ impl ApiClient {
         let response = self.post_json("/task", task).await;
         let status = response.status();
         let body: Value = response.json().await.expect("JSON body");
-        assert_eq!(status, StatusCode::ACCEPTED, "submit {task} answered {body}");
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "submit {task} answered {body}"
+        );
         body["id"].as_str().expect("id in the answer").to_string()
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.http.get(self.url(path)).send().await.expect("request is sent")
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request is sent")
     }
 
     pub async fn task(&self, id: &str) -> Value {
@@ -84,7 +97,12 @@ impl ApiClient {
     /// Waits until the task reaches `status` and returns its record.
     pub async fn wait_for_status(&self, id: &str, status: &str, deadline: Duration) -> Value {
         eventually(deadline, &format!("task {id} to be {status}"), || async {
-            let response = self.http.get(self.url(&format!("/task/{id}"))).send().await.ok()?;
+            let response = self
+                .http
+                .get(self.url(&format!("/task/{id}")))
+                .send()
+                .await
+                .ok()?;
             if response.status() != StatusCode::OK {
                 return None;
             }
@@ -95,7 +113,12 @@ impl ApiClient {
     }
 
     /// Waits until `/stats` satisfies `check`.
-    pub async fn wait_for_stats(&self, what: &str, deadline: Duration, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for_stats(
+        &self,
+        what: &str,
+        deadline: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         eventually(deadline, what, || async {
             let response = self.http.get(self.url("/stats")).send().await.ok()?;
             if response.status() != StatusCode::OK {
@@ -124,9 +147,11 @@ pub fn metric_value(exposition: &str, name: &str, labels: &[(&str, &str)]) -> f6
             if metric != name {
                 return None;
             }
-            let all_match = labels
-                .iter()
-                .all(|(k, v)| label_text.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+            let all_match = labels.iter().all(|(k, v)| {
+                label_text
+                    .split(',')
+                    .any(|pair| pair == format!("{k}=\"{v}\""))
+            });
             all_match.then(|| value.parse::<f64>().ok()).flatten()
         })
         .sum()

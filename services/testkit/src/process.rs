@@ -59,7 +59,10 @@ impl ChildProcess {
 
     pub fn wait(&mut self, within: Duration) -> ExitStatus {
         let started = Instant::now();
-        let child = self.child.as_mut().unwrap_or_else(|| panic!("{} is not running", self.name));
+        let child = self
+            .child
+            .as_mut()
+            .unwrap_or_else(|| panic!("{} is not running", self.name));
         loop {
             if let Some(status) = child.try_wait().expect("try_wait works") {
                 self.child = None;

@@ -14,7 +14,13 @@ async fn stream_messages(stack: &Stack) -> u64 {
     stream.info().await.expect("stream info").state.messages
 }
 
-fn assert_problem(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &Value, expected: StatusCode, case: &str) {
+fn assert_problem(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &Value,
+    expected: StatusCode,
+    case: &str,
+) {
     assert_eq!(status, expected, "{case}: status (body {body})");
     assert_eq!(
         headers.get("content-type").and_then(|v| v.to_str().ok()),
@@ -23,11 +29,17 @@ fn assert_problem(status: StatusCode, headers: &reqwest::header::HeaderMap, body
     );
     assert_eq!(body["status"], expected.as_u16(), "{case}: status member");
     for member in ["type", "title", "detail"] {
-        assert!(body[member].is_string(), "{case}: problem lacks `{member}`: {body}");
+        assert!(
+            body[member].is_string(),
+            "{case}: problem lacks `{member}`: {body}"
+        );
     }
     let text = body.to_string().to_lowercase();
     for leak in ["panicked", "backtrace", "valkey:", "nats:", "src/"] {
-        assert!(!text.contains(leak), "{case}: internal detail leaked: {body}");
+        assert!(
+            !text.contains(leak),
+            "{case}: internal detail leaked: {body}"
+        );
     }
 }
 
@@ -38,11 +50,17 @@ async fn accepted_task_is_visible_as_queued_before_any_worker_runs() {
     let client = api.client();
 
     let response = client
-        .post_json("/task", &json!({"type": "echo", "payload": {"hello": "world"}}))
+        .post_json(
+            "/task",
+            &json!({"type": "echo", "payload": {"hello": "world"}}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let location = response.headers()["location"].to_str().unwrap().to_string();
-    assert!(response.headers().contains_key("x-request-id"), "request id header");
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "request id header"
+    );
     let body: Value = response.json().await.unwrap();
     let id = body["id"].as_str().unwrap();
     assert_eq!(body["status"], "queued");
@@ -57,10 +75,17 @@ async fn accepted_task_is_visible_as_queued_before_any_worker_runs() {
     assert_eq!(record["attempts"], 0);
     for stamp in ["created_at", "updated_at"] {
         let text = record[stamp].as_str().unwrap();
-        assert!(text.ends_with('Z') && text.contains('T'), "{stamp} is RFC 3339 UTC: {text}");
+        assert!(
+            text.ends_with('Z') && text.contains('T'),
+            "{stamp} is RFC 3339 UTC: {text}"
+        );
     }
     assert!(record.get("result").is_none());
-    assert_eq!(stream_messages(&stack).await, 1, "exactly one message published");
+    assert_eq!(
+        stream_messages(&stack).await,
+        1,
+        "exactly one message published"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,14 +103,20 @@ async fn type_defaults_to_echo_and_request_id_is_propagated() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(response.headers()["x-request-id"], "req-from-client-42");
-    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(client.task(&id).await["type"], "echo");
 
     // The request id and a trace context travel with the message to the worker.
     let js = async_nats::jetstream::new(stack.nats_client().await);
     let stream = js.get_stream("TASKS").await.unwrap();
     let message = stream.get_raw_message(1).await.unwrap();
-    assert_eq!(message.headers.get("Tasklane-Request-Id").unwrap().as_str(), "req-from-client-42");
+    assert_eq!(
+        message.headers.get("Tasklane-Request-Id").unwrap().as_str(),
+        "req-from-client-42"
+    );
     assert!(message.headers.get("traceparent").is_some());
     assert_eq!(message.headers.get("Nats-Msg-Id").unwrap().as_str(), id);
 }
@@ -98,17 +129,37 @@ async fn caller_trace_context_is_continued_into_the_message() {
     let response = client
         .http()
         .post(client.url("/task"))
-        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .json(&json!({"payload": 1}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let js = async_nats::jetstream::new(stack.nats_client().await);
-    let message = js.get_stream("TASKS").await.unwrap().get_raw_message(1).await.unwrap();
-    let traceparent = message.headers.get("traceparent").unwrap().as_str().to_string();
-    assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{traceparent}");
-    assert!(!traceparent.contains("00f067aa0ba902b7"), "a new span id for the hop: {traceparent}");
+    let message = js
+        .get_stream("TASKS")
+        .await
+        .unwrap()
+        .get_raw_message(1)
+        .await
+        .unwrap();
+    let traceparent = message
+        .headers
+        .get("traceparent")
+        .unwrap()
+        .as_str()
+        .to_string();
+    assert!(
+        traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{traceparent}"
+    );
+    assert!(
+        !traceparent.contains("00f067aa0ba902b7"),
+        "a new span id for the hop: {traceparent}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,40 +168,197 @@ async fn bad_task_input_gets_a_problem_naming_the_cause_and_enqueues_nothing() {
     let api = stack.api(&[("TASKLANE_API__MAX_BODY_BYTES", "4096")]).await;
     let client = api.client();
     let json_type = Some("application/json");
-    let deep = format!("{{\"payload\":{}1{}}}", "[".repeat(1_500), "]".repeat(1_500));
+    let deep = format!(
+        "{{\"payload\":{}1{}}}",
+        "[".repeat(1_500),
+        "]".repeat(1_500)
+    );
     let big = format!("{{\"payload\":\"{}\"}}", "x".repeat(5000));
     let cases: Vec<(&str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
-        ("malformed JSON", json_type, br#"{"payload":"#.to_vec(), StatusCode::BAD_REQUEST, "JSON"),
-        ("empty body", json_type, vec![], StatusCode::BAD_REQUEST, "empty"),
-        ("whitespace body", json_type, b"  \n ".to_vec(), StatusCode::BAD_REQUEST, "empty"),
-        ("trailing data", json_type, br#"{"payload":1} {"#.to_vec(), StatusCode::BAD_REQUEST, "after"),
-        ("invalid UTF-8", json_type, b"{\"payload\":\"\xff\xfe\"}".to_vec(), StatusCode::BAD_REQUEST, "JSON"),
-        ("deep nesting", json_type, deep.into_bytes(), StatusCode::UNPROCESSABLE_ENTITY, "payload: nested deeper"),
-        ("array body", json_type, b"[\"echo\",1]".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "JSON object"),
-        ("missing payload", json_type, br#"{"type":"echo"}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "payload"),
-        ("unknown field", json_type, br#"{"payload":1,"priority":3}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "priority"),
-        ("bad type name", json_type, br#"{"type":"Bad Name","payload":1}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "type"),
-        ("type too long", json_type, format!(r#"{{"type":"{}","payload":1}}"#, "a".repeat(65)).into_bytes(), StatusCode::UNPROCESSABLE_ENTITY, "type"),
-        ("type not a string", json_type, br#"{"type":5,"payload":1}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "type"),
-        ("unknown type", json_type, br#"{"type":"nope","payload":1}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "unknown task type"),
-        ("max_attempts 0", json_type, br#"{"payload":1,"max_attempts":0}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "max_attempts"),
-        ("max_attempts 101", json_type, br#"{"payload":1,"max_attempts":101}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "max_attempts"),
-        ("max_attempts negative", json_type, br#"{"payload":1,"max_attempts":-1}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "max_attempts"),
-        ("max_attempts string", json_type, br#"{"payload":1,"max_attempts":"3"}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "max_attempts"),
-        ("timeout_ms 0", json_type, br#"{"payload":1,"timeout_ms":0}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "timeout_ms"),
-        ("timeout_ms too big", json_type, br#"{"payload":1,"timeout_ms":3600001}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "timeout_ms"),
-        ("timeout_ms fraction", json_type, br#"{"payload":1,"timeout_ms":1.5}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "timeout_ms"),
-        ("idempotency_key in body", json_type, br#"{"payload":1,"idempotency_key":"k"}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "Idempotency-Key"),
-        ("text/plain", Some("text/plain"), br#"{"payload":1}"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
-        ("no content type", None, br#"{"payload":1}"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
-        ("form content type", Some("application/x-www-form-urlencoded"), b"payload=1".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json"),
-        ("oversized body", json_type, big.into_bytes(), StatusCode::PAYLOAD_TOO_LARGE, "4096"),
+        (
+            "malformed JSON",
+            json_type,
+            br#"{"payload":"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "JSON",
+        ),
+        (
+            "empty body",
+            json_type,
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "empty",
+        ),
+        (
+            "whitespace body",
+            json_type,
+            b"  \n ".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "empty",
+        ),
+        (
+            "trailing data",
+            json_type,
+            br#"{"payload":1} {"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "after",
+        ),
+        (
+            "invalid UTF-8",
+            json_type,
+            b"{\"payload\":\"\xff\xfe\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "JSON",
+        ),
+        (
+            "deep nesting",
+            json_type,
+            deep.into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payload: nested deeper",
+        ),
+        (
+            "array body",
+            json_type,
+            b"[\"echo\",1]".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "JSON object",
+        ),
+        (
+            "missing payload",
+            json_type,
+            br#"{"type":"echo"}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payload",
+        ),
+        (
+            "unknown field",
+            json_type,
+            br#"{"payload":1,"priority":3}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "priority",
+        ),
+        (
+            "bad type name",
+            json_type,
+            br#"{"type":"Bad Name","payload":1}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "type",
+        ),
+        (
+            "type too long",
+            json_type,
+            format!(r#"{{"type":"{}","payload":1}}"#, "a".repeat(65)).into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "type",
+        ),
+        (
+            "type not a string",
+            json_type,
+            br#"{"type":5,"payload":1}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "type",
+        ),
+        (
+            "unknown type",
+            json_type,
+            br#"{"type":"nope","payload":1}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown task type",
+        ),
+        (
+            "max_attempts 0",
+            json_type,
+            br#"{"payload":1,"max_attempts":0}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "max_attempts",
+        ),
+        (
+            "max_attempts 101",
+            json_type,
+            br#"{"payload":1,"max_attempts":101}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "max_attempts",
+        ),
+        (
+            "max_attempts negative",
+            json_type,
+            br#"{"payload":1,"max_attempts":-1}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "max_attempts",
+        ),
+        (
+            "max_attempts string",
+            json_type,
+            br#"{"payload":1,"max_attempts":"3"}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "max_attempts",
+        ),
+        (
+            "timeout_ms 0",
+            json_type,
+            br#"{"payload":1,"timeout_ms":0}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_ms",
+        ),
+        (
+            "timeout_ms too big",
+            json_type,
+            br#"{"payload":1,"timeout_ms":3600001}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_ms",
+        ),
+        (
+            "timeout_ms fraction",
+            json_type,
+            br#"{"payload":1,"timeout_ms":1.5}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "timeout_ms",
+        ),
+        (
+            "idempotency_key in body",
+            json_type,
+            br#"{"payload":1,"idempotency_key":"k"}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Idempotency-Key",
+        ),
+        (
+            "text/plain",
+            Some("text/plain"),
+            br#"{"payload":1}"#.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+        (
+            "no content type",
+            None,
+            br#"{"payload":1}"#.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+        (
+            "form content type",
+            Some("application/x-www-form-urlencoded"),
+            b"payload=1".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "application/json",
+        ),
+        (
+            "oversized body",
+            json_type,
+            big.into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "4096",
+        ),
     ];
     for (case, content_type, body, expected, detail_mentions) in cases {
         let response = client.post_raw("/task", content_type, body).await;
         let status = response.status();
         let headers = response.headers().clone();
-        let problem: Value = response.json().await.unwrap_or_else(|e| panic!("{case}: body is not JSON: {e}"));
+        let problem: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{case}: body is not JSON: {e}"));
         assert_problem(status, &headers, &problem, expected, case);
         let detail = problem["detail"].as_str().unwrap();
         assert!(
@@ -159,11 +367,20 @@ async fn bad_task_input_gets_a_problem_naming_the_cause_and_enqueues_nothing() {
         );
     }
     // Content types with parameters or a +json suffix are JSON too.
-    for content_type in ["application/json; charset=utf-8", "application/vnd.tasklane+json"] {
-        let response = client.post_raw("/task", Some(content_type), r#"{"payload":1}"#).await;
+    for content_type in [
+        "application/json; charset=utf-8",
+        "application/vnd.tasklane+json",
+    ] {
+        let response = client
+            .post_raw("/task", Some(content_type), r#"{"payload":1}"#)
+            .await;
         assert_eq!(response.status(), StatusCode::ACCEPTED, "{content_type}");
     }
-    assert_eq!(stream_messages(&stack).await, 2, "only the two valid requests were enqueued");
+    assert_eq!(
+        stream_messages(&stack).await,
+        2,
+        "only the two valid requests were enqueued"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,10 +390,18 @@ async fn task_lookup_errors_and_unknown_routes_are_problems() {
     let client = api.client();
     let cases = [
         ("GET", "/task/not-a-uuid", StatusCode::BAD_REQUEST),
-        ("GET", "/task/01a20000-0000-7000-8000-000000000000", StatusCode::NOT_FOUND),
+        (
+            "GET",
+            "/task/01a20000-0000-7000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
         ("GET", "/nowhere", StatusCode::NOT_FOUND),
         ("GET", "/tasks", StatusCode::METHOD_NOT_ALLOWED),
-        ("DELETE", "/task/01a20000-0000-7000-8000-000000000000", StatusCode::METHOD_NOT_ALLOWED),
+        (
+            "DELETE",
+            "/task/01a20000-0000-7000-8000-000000000000",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
         ("PUT", "/task", StatusCode::METHOD_NOT_ALLOWED),
     ];
     for (method, path, expected) in cases {
@@ -189,7 +414,13 @@ async fn task_lookup_errors_and_unknown_routes_are_problems() {
         let status = response.status();
         let headers = response.headers().clone();
         let body: Value = response.json().await.unwrap();
-        assert_problem(status, &headers, &body, expected, &format!("{method} {path}"));
+        assert_problem(
+            status,
+            &headers,
+            &body,
+            expected,
+            &format!("{method} {path}"),
+        );
     }
 }
 
@@ -198,7 +429,9 @@ async fn batch_is_accepted_in_order_and_each_task_is_queued() {
     let stack = Stack::start();
     let api = stack.api(&[]).await;
     let client = api.client();
-    let tasks: Vec<Value> = (0..25).map(|i| json!({"type": "echo", "payload": {"n": i}})).collect();
+    let tasks: Vec<Value> = (0..25)
+        .map(|i| json!({"type": "echo", "payload": {"n": i}}))
+        .collect();
     let response = client.post_json("/tasks", &json!({ "tasks": tasks })).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let body: Value = response.json().await.unwrap();
@@ -225,10 +458,19 @@ async fn one_invalid_batch_item_rejects_the_whole_batch() {
     let client = api.client();
     let ok = json!({"payload": 1});
     let cases = vec![
-        (json!({"tasks": [ok, ok, {"type": "nope", "payload": 1}]}), "tasks[2].type"),
-        (json!({"tasks": [ok, {"payload": 1, "max_attempts": 0}]}), "tasks[1].max_attempts"),
+        (
+            json!({"tasks": [ok, ok, {"type": "nope", "payload": 1}]}),
+            "tasks[2].type",
+        ),
+        (
+            json!({"tasks": [ok, {"payload": 1, "max_attempts": 0}]}),
+            "tasks[1].max_attempts",
+        ),
         (json!({"tasks": [{"type": "echo"}]}), "tasks[0]"),
-        (json!({"tasks": [ok, {"payload": 1, "extra": true}]}), "extra"),
+        (
+            json!({"tasks": [ok, {"payload": 1, "extra": true}]}),
+            "extra",
+        ),
         (json!({"tasks": []}), "at least one"),
         (json!({"tasks": vec![ok.clone(); 11]}), "at most 10"),
         (json!({"task": [ok]}), "task"),
@@ -240,21 +482,32 @@ async fn one_invalid_batch_item_rejects_the_whole_batch() {
             ]}),
             "tasks[1].idempotency_key",
         ),
-        (json!({"tasks": [{"payload": 1, "idempotency_key": ""}]}), "tasks[0].idempotency_key"),
+        (
+            json!({"tasks": [{"payload": 1, "idempotency_key": ""}]}),
+            "tasks[0].idempotency_key",
+        ),
     ];
     for (body, mentions) in cases {
         let response = client.post_json("/tasks", &body).await;
         let status = response.status();
         let headers = response.headers().clone();
         let problem: Value = response.json().await.unwrap();
-        assert_problem(status, &headers, &problem, StatusCode::UNPROCESSABLE_ENTITY, mentions);
+        assert_problem(
+            status,
+            &headers,
+            &problem,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            mentions,
+        );
         assert!(
             problem["detail"].as_str().unwrap().contains(mentions),
             "detail {} should name {mentions}",
             problem["detail"]
         );
     }
-    let response = client.post_raw("/tasks", Some("application/json"), "{\"tasks\": [").await;
+    let response = client
+        .post_raw("/tasks", Some("application/json"), "{\"tasks\": [")
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(stream_messages(&stack).await, 0, "nothing was enqueued");
 }
@@ -275,25 +528,42 @@ async fn stats_and_health_have_the_contract_shape() {
         "worker_failed_count",
         "dead_letter_count",
     ] {
-        assert!(stats[field].is_u64(), "{field} missing or not a count: {stats}");
+        assert!(
+            stats[field].is_u64(),
+            "{field} missing or not a count: {stats}"
+        );
     }
     for field in ["pending", "in_flight", "redelivered", "consumers"] {
         assert!(stats["queue"][field].is_u64(), "queue.{field}: {stats}");
     }
-    assert_eq!(stats["queue_backlog_length"], 1, "one task waits, no worker runs");
+    assert_eq!(
+        stats["queue_backlog_length"], 1,
+        "one task waits, no worker runs"
+    );
     assert_eq!(stats["queue"]["pending"], 1);
     assert_eq!(stats["worker_processed_count"], 0);
-    assert!(stats["valkey_keys_count"].as_u64().unwrap() >= 1, "the task record is a key");
+    assert!(
+        stats["valkey_keys_count"].as_u64().unwrap() >= 1,
+        "the task record is a key"
+    );
 
     let health = client.get("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
     let ready = client.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let ready: Value = ready.json().await.unwrap();
-    assert_eq!(ready, json!({"status": "ready", "checks": {"nats": "ok", "valkey": "ok"}}));
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "checks": {"nats": "ok", "valkey": "ok"}})
+    );
     let metrics = client.get("/metrics").await;
     assert_eq!(metrics.status(), StatusCode::OK);
-    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
 }
 
 /// A request whose body arrives slowly holds its admission permit.
@@ -310,7 +580,10 @@ fn slow_body(chunks: usize, pause: Duration) -> reqwest::Body {
         } else {
             b"x"
         };
-        Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(piece)), i + 1))
+        Some((
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(piece)),
+            i + 1,
+        ))
     });
     reqwest::Body::wrap_stream(stream)
 }
@@ -324,23 +597,38 @@ async fn over_the_concurrency_limit_requests_get_429_with_retry_after() {
         let client = client.clone();
         tokio::spawn(async move {
             client
-                .post_raw("/task", Some("application/json"), slow_body(10, Duration::from_millis(100)))
+                .post_raw(
+                    "/task",
+                    Some("application/json"),
+                    slow_body(10, Duration::from_millis(100)),
+                )
                 .await
                 .status()
         })
     };
     // Wait until the slow request holds the only permit (it counts as in flight, as
     // does the /metrics request asking), then one more task request must be refused.
-    tasklane_testkit::eventually(Duration::from_secs(5), "the slow request to be in flight", || async {
-        let metrics = client.metrics().await;
-        (metric_value(&metrics, "api_http_requests_in_flight", &[]) >= 2.0).then_some(())
-    })
+    tasklane_testkit::eventually(
+        Duration::from_secs(5),
+        "the slow request to be in flight",
+        || async {
+            let metrics = client.metrics().await;
+            (metric_value(&metrics, "api_http_requests_in_flight", &[]) >= 2.0).then_some(())
+        },
+    )
     .await;
     let limited = client.post_json("/task", &json!({"payload": 1})).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.headers()["retry-after"], "1");
-    assert_eq!(limited.headers()["content-type"], "application/problem+json");
-    assert_eq!(slow.await.unwrap(), StatusCode::ACCEPTED, "the slow request itself succeeds");
+    assert_eq!(
+        limited.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(
+        slow.await.unwrap(),
+        StatusCode::ACCEPTED,
+        "the slow request itself succeeds"
+    );
     // Probes are exempt from admission control.
     assert_eq!(client.get("/healthz").await.status(), StatusCode::OK);
 }
@@ -349,11 +637,18 @@ async fn over_the_concurrency_limit_requests_get_429_with_retry_after() {
 async fn a_request_over_the_deadline_gets_503_and_enqueues_nothing() {
     let stack = Stack::start();
     let api = stack
-        .api(&[("TASKLANE_API__REQUEST_TIMEOUT", "1s"), ("TASKLANE_API__PUBLISH_TIMEOUT", "500ms")])
+        .api(&[
+            ("TASKLANE_API__REQUEST_TIMEOUT", "1s"),
+            ("TASKLANE_API__PUBLISH_TIMEOUT", "500ms"),
+        ])
         .await;
     let client = api.client();
     let response = client
-        .post_raw("/task", Some("application/json"), slow_body(15, Duration::from_millis(100)))
+        .post_raw(
+            "/task",
+            Some("application/json"),
+            slow_body(15, Duration::from_millis(100)),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));

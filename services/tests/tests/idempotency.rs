@@ -1,0 +1,220 @@
+//! Idempotency-Key: replay with the original answer, 422 on a different body, 409
+//! while the first is in flight, keys freed when nothing was accepted, and per-item
+//! keys in batches.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tasklane_core::store::{IdempotencyState, Store};
+use tasklane_testkit::{ApiClient, Stack};
+
+async fn stream_messages(stack: &Stack) -> u64 {
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    let mut stream = js.get_stream("TASKS").await.expect("stream exists");
+    stream.info().await.expect("stream info").state.messages
+}
+
+async fn post_with_key(client: &ApiClient, key: &str, body: &str) -> reqwest::Response {
+    client
+        .http()
+        .post(client.url("/task"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_request_replays_the_original_answer_and_enqueues_once() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let body = r#"{"type":"echo","payload":{"order":42,"items":[1,2]}}"#;
+
+    let first = post_with_key(&client, "order-42", body).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let location = first.headers()["location"].clone();
+    let original: Value = first.json().await.unwrap();
+
+    // Same body, different formatting and key order: still the same request.
+    let reformatted = "{ \"payload\": {\"items\": [1, 2], \"order\": 42}, \"type\": \"echo\" }";
+    for retry_body in [body, reformatted] {
+        let again = post_with_key(&client, "order-42", retry_body).await;
+        assert_eq!(again.status(), StatusCode::ACCEPTED);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.headers()["location"], location);
+        assert_eq!(again.json::<Value>().await.unwrap(), original);
+    }
+    assert_eq!(
+        stream_messages(&stack).await,
+        1,
+        "the retries enqueued nothing"
+    );
+    let metrics = client.metrics().await;
+    assert_eq!(
+        tasklane_testkit::client::metric_value(&metrics, "api_idempotent_replays_total", &[]),
+        2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_with_a_different_body_is_refused() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    assert_eq!(
+        post_with_key(&client, "k1", r#"{"payload":1}"#)
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let other = post_with_key(&client, "k1", r#"{"payload":2}"#).await;
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(other.headers()["content-type"], "application/problem+json");
+    let problem: Value = other.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#idempotency-mismatch")
+    );
+    assert_eq!(stream_messages(&stack).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let body = r#"{"payload":{"x":1}}"#;
+    // Reserve the key exactly as a gateway handling the first request does (the
+    // hash is of the canonical body), then send the duplicate.
+    let settings = stack.settings(&[]);
+    let store = Store::connect(&settings.valkey, settings.results.ttl).unwrap();
+    let key = tasklane_api::submission::IdempotencyKey::parse(
+        "in-flight",
+        "Idempotency-Key",
+        &tasklane_api::submission::canonical_json(body.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        store
+            .idempotency_reserve(&key.key, &key.body_hash, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        IdempotencyState::Reserved
+    );
+    let duplicate = post_with_key(&client, "in-flight", body).await;
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+    assert!(duplicate.headers().contains_key("retry-after"));
+    let different = post_with_key(&client, "in-flight", r#"{"payload":{"x":2}}"#).await;
+    assert_eq!(different.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stream_messages(&stack).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_keys_are_rejected_before_anything_happens() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    for key in [String::new(), "k".repeat(256), "has space".into()] {
+        let response = post_with_key(&client, &key, r#"{"payload":1}"#).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key {key:?}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Idempotency-Key")
+        );
+    }
+    assert_eq!(stream_messages(&stack).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_freed_when_the_queue_refused_the_task() {
+    let mut stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    stack.nats.stop();
+    let refused = post_with_key(&client, "retry-me", r#"{"payload":1}"#).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    stack.nats.start_again();
+    let accepted = tasklane_testkit::eventually(
+        Duration::from_secs(20),
+        "the retry to be accepted",
+        || async {
+            let response = post_with_key(&client, "retry-me", r#"{"payload":1}"#).await;
+            match response.status() {
+                StatusCode::ACCEPTED => Some(response),
+                StatusCode::SERVICE_UNAVAILABLE => None,
+                other => panic!("retry answered {other}, the key was not freed"),
+            }
+        },
+    )
+    .await;
+    assert!(
+        accepted.headers().get("idempotent-replayed").is_none(),
+        "a fresh accept, not a replay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_item_keys_replay_items_and_only_new_items_are_enqueued() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let first = json!({"tasks": [
+        {"payload": {"n": 1}, "idempotency_key": "item-1"},
+        {"payload": {"n": 2}, "idempotency_key": "item-2"},
+        {"payload": {"n": 3}},
+    ]});
+    let response = client.post_json("/tasks", &first).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let first_ids: Vec<String> = response.json::<Value>().await.unwrap()["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stream_messages(&stack).await, 3);
+
+    let second = json!({"tasks": [
+        {"payload": {"n": 2}, "idempotency_key": "item-2"},
+        {"payload": {"n": 4}, "idempotency_key": "item-4"},
+    ]});
+    let response = client.post_json("/tasks", &second).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let items: Value = response.json().await.unwrap();
+    assert_eq!(
+        items["tasks"][0]["id"], first_ids[1],
+        "item-2 replayed with its original id"
+    );
+    assert_ne!(items["tasks"][1]["id"], first_ids[0]);
+    assert_eq!(stream_messages(&stack).await, 4, "only item-4 was new");
+
+    let conflicting = json!({"tasks": [
+        {"payload": {"n": 5}},
+        {"payload": {"n": 999}, "idempotency_key": "item-1"},
+    ]});
+    let response = client.post_json("/tasks", &conflicting).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().starts_with("tasks[1]"),
+        "{problem}"
+    );
+    assert_eq!(
+        stream_messages(&stack).await,
+        4,
+        "a conflicting batch enqueues nothing"
+    );
+}

@@ -1,0 +1,357 @@
+//! What the worker does with each kind of task: results, retries with the right
+//! attempt count, permanent failures, timeouts, panics, dead letters, malformed
+//! messages, long tasks kept alive by progress acks, duplicate deliveries.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tasklane_testkit::client::metric_value;
+use tasklane_testkit::{ApiClient, Stack};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+async fn dead_letters(stack: &Stack) -> Vec<async_nats::jetstream::message::StreamMessage> {
+    let js = jetstream::new(stack.nats_client().await);
+    let mut stream = js.get_stream("TASKS_DLQ").await.expect("DLQ stream exists");
+    let info = stream.info().await.unwrap().state.clone();
+    let mut out = Vec::new();
+    for seq in info.first_sequence..=info.last_sequence {
+        if info.messages == 0 {
+            break;
+        }
+        if let Ok(message) = stream.get_raw_message(seq).await {
+            out.push(message);
+        }
+    }
+    out
+}
+
+async fn wait_idle(client: &ApiClient, processed: u64) -> Value {
+    client
+        .wait_for_stats(
+            &format!("{processed} processed and an empty queue"),
+            DEADLINE,
+            |s| s["worker_processed_count"] == processed && s["queue_backlog_length"] == 0,
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_types_produce_their_results() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let _worker = stack.worker(&[]).await;
+    let client = api.client();
+
+    let echo = client
+        .submit(&json!({"type": "echo", "payload": {"a": [1, "two", null]}}))
+        .await;
+    let sha = client
+        .submit(&json!({"type": "sha256", "payload": {"data": "abc"}}))
+        .await;
+    let sleep = client
+        .submit(&json!({"type": "sleep", "payload": {"ms": 30}}))
+        .await;
+
+    let record = client.wait_for_status(&echo, "succeeded", DEADLINE).await;
+    assert_eq!(record["result"], json!({"a": [1, "two", null]}));
+    assert_eq!(record["attempts"], 1);
+    assert!(record.get("error").is_none());
+    let record = client.wait_for_status(&sha, "succeeded", DEADLINE).await;
+    assert_eq!(
+        record["result"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let record = client.wait_for_status(&sleep, "succeeded", DEADLINE).await;
+    assert_eq!(record["result"], json!({"slept_ms": 30}));
+
+    let stats = wait_idle(&client, 3).await;
+    assert_eq!(stats["worker_succeeded_count"], 3);
+    assert_eq!(stats["worker_failed_count"], 0);
+    assert_eq!(stats["dead_letter_count"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_are_retried_until_success_with_the_right_attempt_count() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let worker = stack.worker(&[]).await;
+    let client = api.client();
+    let id = client
+        .submit(&json!({"type": "fail", "payload": {"fail_times": 2}, "max_attempts": 5}))
+        .await;
+    let record = client.wait_for_status(&id, "succeeded", DEADLINE).await;
+    assert_eq!(record["attempts"], 3);
+    assert_eq!(record["result"], json!({"succeeded_on_attempt": 3}));
+    let stats = wait_idle(&client, 1).await;
+    assert_eq!(stats["worker_succeeded_count"], 1);
+    let metrics = worker.client().metrics().await;
+    assert_eq!(
+        metric_value(&metrics, "worker_tasks_retried_total", &[("type", "fail")]),
+        2.0
+    );
+    assert_eq!(
+        metric_value(&metrics, "worker_tasks_errors_total", &[("type", "fail")]),
+        2.0
+    );
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "worker_tasks_processed_total",
+            &[("type", "fail"), ("outcome", "succeeded")]
+        ),
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_attempts_are_dead_lettered_with_the_last_error() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let _worker = stack.worker(&[]).await;
+    let client = api.client();
+    let id = client
+        .submit(&json!({"type": "fail", "payload": {"fail_times": 10}, "max_attempts": 3}))
+        .await;
+    let record = client.wait_for_status(&id, "dead", DEADLINE).await;
+    assert_eq!(record["attempts"], 3);
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("failing attempt 3"),
+        "{record}"
+    );
+    let stats = wait_idle(&client, 1).await;
+    assert_eq!(stats["dead_letter_count"], 1);
+    assert_eq!(stats["worker_succeeded_count"], 0);
+
+    let letters = dead_letters(&stack).await;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.subject.as_str(), "dlq.fail");
+    assert_eq!(letter.headers.get("Tasklane-Task-Id").unwrap().as_str(), id);
+    assert_eq!(
+        letter.headers.get("Tasklane-Attempts").unwrap().as_str(),
+        "3"
+    );
+    assert_eq!(
+        letter
+            .headers
+            .get("Tasklane-Original-Subject")
+            .unwrap()
+            .as_str(),
+        "tasks.fail"
+    );
+    assert!(
+        letter
+            .headers
+            .get("Tasklane-Error")
+            .unwrap()
+            .as_str()
+            .contains("failing attempt 3")
+    );
+    let original: Value = serde_json::from_slice(&letter.payload).unwrap();
+    assert_eq!(
+        original["id"], id,
+        "the dead letter carries the original task"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_failures_and_bad_payloads_are_not_retried() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let _worker = stack.worker(&[]).await;
+    let client = api.client();
+    let permanent = client
+        .submit(&json!({"type": "fail", "payload": {"permanent": true}}))
+        .await;
+    let bad_payload = client
+        .submit(&json!({"type": "sleep", "payload": {"ms": "long"}}))
+        .await;
+    let wrong_shape = client
+        .submit(&json!({"type": "sha256", "payload": [1]}))
+        .await;
+    for id in [&permanent, &bad_payload, &wrong_shape] {
+        let record = client.wait_for_status(id, "failed", DEADLINE).await;
+        assert_eq!(record["attempts"], 1, "{record}");
+        assert!(record["error"].is_string());
+    }
+    assert!(
+        client.task(&bad_payload).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid payload")
+    );
+    let stats = wait_idle(&client, 3).await;
+    assert_eq!(stats["worker_failed_count"], 3);
+    assert_eq!(stats["dead_letter_count"], 0);
+    assert!(
+        dead_letters(&stack).await.is_empty(),
+        "permanent failures are not dead letters"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_and_panics_count_as_failed_attempts_and_the_worker_survives() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let worker = stack.worker(&[]).await;
+    let client = api.client();
+    let slow = client
+        .submit(
+            &json!({"type": "sleep", "payload": {"ms": 5000}, "timeout_ms": 50, "max_attempts": 2}),
+        )
+        .await;
+    let panicking = client
+        .submit(&json!({"type": "fail", "payload": {"panic": true}, "max_attempts": 2}))
+        .await;
+    let record = client.wait_for_status(&slow, "dead", DEADLINE).await;
+    assert_eq!(record["attempts"], 2);
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 50ms"),
+        "{record}"
+    );
+    let record = client.wait_for_status(&panicking, "dead", DEADLINE).await;
+    assert_eq!(record["attempts"], 2);
+    assert!(
+        record["error"].as_str().unwrap().contains("panicked"),
+        "{record}"
+    );
+
+    // Still alive and working.
+    let after = client.submit(&json!({"payload": "still here"})).await;
+    client.wait_for_status(&after, "succeeded", DEADLINE).await;
+    let metrics = worker.client().metrics().await;
+    assert_eq!(
+        metric_value(&metrics, "worker_tasks_errors_total", &[("type", "fail")]),
+        2.0
+    );
+    assert_eq!(
+        metric_value(&metrics, "worker_tasks_dead_lettered_total", &[]),
+        2.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_in_the_stream_are_dead_lettered_once() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let _worker = stack.worker(&[]).await;
+    let client = api.client();
+    let js = jetstream::new(stack.nats_client().await);
+    // Not JSON; JSON of the wrong shape; a valid task on the wrong subject.
+    let mismatched = json!({
+        "id": "01a20000-0000-7000-8000-0000000000aa", "type": "sha256",
+        "payload": {"data": "x"}, "created_at": "2026-01-01T00:00:00.000Z"
+    });
+    for (subject, body) in [
+        ("tasks.echo", Bytes::from_static(b"\xff not json")),
+        ("tasks.echo", Bytes::from_static(br#"{"hello":"world"}"#)),
+        ("tasks.echo", Bytes::from(mismatched.to_string())),
+    ] {
+        js.publish(subject, body).await.unwrap().await.unwrap();
+    }
+    let ok = client.submit(&json!({"payload": 1})).await;
+    client.wait_for_status(&ok, "succeeded", DEADLINE).await;
+    let stats = wait_idle(&client, 4).await;
+    assert_eq!(stats["dead_letter_count"], 3);
+    assert_eq!(stats["worker_succeeded_count"], 1);
+    let letters = dead_letters(&stack).await;
+    assert_eq!(letters.len(), 3);
+    for letter in &letters {
+        assert_eq!(letter.subject.as_str(), "dlq.malformed");
+        assert!(letter.headers.get("Tasklane-Error").is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_longer_than_ack_wait_is_not_redelivered() {
+    let stack = Stack::start();
+    let overrides = [("TASKLANE_WORKER__ACK_WAIT", "1s")];
+    let api = stack.api(&overrides).await;
+    // Two workers: a redelivery would be picked up by the idle one and show as a
+    // second attempt.
+    let _a = stack.worker(&overrides).await;
+    let _b = stack.worker(&overrides).await;
+    let client = api.client();
+    let id = client
+        .submit(&json!({"type": "sleep", "payload": {"ms": 3500}}))
+        .await;
+    let record = client.wait_for_status(&id, "succeeded", DEADLINE).await;
+    assert_eq!(record["attempts"], 1, "redelivered while running: {record}");
+    let stats = wait_idle(&client, 1).await;
+    assert_eq!(stats["queue"]["redelivered"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_finished_task_is_acknowledged_without_counting_twice() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let _worker = stack.worker(&[]).await;
+    let client = api.client();
+    let id = client.submit(&json!({"payload": "once"})).await;
+    client.wait_for_status(&id, "succeeded", DEADLINE).await;
+    wait_idle(&client, 1).await;
+
+    // The same task delivered again, as after a crash between the Valkey write and
+    // the ack (a different message id so JetStream does not drop it).
+    let js = jetstream::new(stack.nats_client().await);
+    let envelope = json!({"id": id, "type": "echo", "payload": "once", "created_at": "2026-01-01T00:00:00.000Z"});
+    js.send_publish(
+        "tasks.echo",
+        jetstream::message::PublishMessage::build()
+            .payload(Bytes::from(envelope.to_string()))
+            .message_id(format!("{id}-again")),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let stats = client
+        .wait_for_stats("the duplicate to be acknowledged", DEADLINE, |s| {
+            s["queue_backlog_length"] == 0
+        })
+        .await;
+    assert_eq!(stats["worker_processed_count"], 1);
+    assert_eq!(stats["worker_succeeded_count"], 1);
+    assert_eq!(client.task(&id).await["attempts"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_only_moves_forward() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let _worker = stack.worker(&[]).await;
+    let client = api.client();
+    let id = client
+        .submit(&json!({"type": "sleep", "payload": {"ms": 400}}))
+        .await;
+    let order = ["queued", "running", "succeeded"];
+    let mut highest = 0;
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while highest < 2 {
+        assert!(std::time::Instant::now() < deadline, "never succeeded");
+        let status = client.task(&id).await["status"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let rank = order
+            .iter()
+            .position(|s| *s == status)
+            .expect("known status");
+        assert!(
+            rank >= highest,
+            "status moved back from {} to {status}",
+            order[highest]
+        );
+        highest = rank;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
