@@ -39,6 +39,10 @@ end
 if not status then
   redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'created_at', ARGV[3])
 end
+local made = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if made >= tonumber(ARGV[6]) then
+  return {'exhausted', tostring(made), redis.call('HGET', KEYS[1], 'error') or ''}
+end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -113,6 +117,12 @@ pub enum AttemptStart {
     },
     /// The task already has an outcome; this delivery is a duplicate.
     AlreadyFinished(TaskStatus),
+    /// Every allowed attempt was started and none ended with an outcome: the worker
+    /// died or was killed while running them (the task may be what kills it).
+    Exhausted {
+        attempts: u32,
+        last_error: Option<String>,
+    },
 }
 
 /// The outcome written by `finish`.
@@ -235,7 +245,13 @@ impl Store {
         Ok(())
     }
 
-    pub async fn start_attempt(&self, who: RecordIdentity<'_>) -> Result<AttemptStart, StoreError> {
+    /// Counts the start of an attempt, unless the task is finished or `max_attempts`
+    /// attempts were already started.
+    pub async fn start_attempt(
+        &self,
+        who: RecordIdentity<'_>,
+        max_attempts: u32,
+    ) -> Result<AttemptStart, StoreError> {
         let reply: Vec<String> = self
             .start_attempt
             .evalsha_with_reload(
@@ -247,9 +263,18 @@ impl Store {
                     who.created_at.to_string(),
                     now_rfc3339(),
                     self.ttl_ms.to_string(),
+                    max_attempts.to_string(),
                 ],
             )
             .await?;
+        let attempt = reply.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
+        let last_error = reply.get(2).filter(|e| !e.is_empty()).cloned();
+        if reply.first().map(String::as_str) == Some("exhausted") {
+            return Ok(AttemptStart::Exhausted {
+                attempts: attempt,
+                last_error,
+            });
+        }
         let status = reply
             .first()
             .and_then(|s| TaskStatus::parse(s))
@@ -257,8 +282,6 @@ impl Store {
         if status.is_terminal() {
             return Ok(AttemptStart::AlreadyFinished(status));
         }
-        let attempt = reply.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
-        let last_error = reply.get(2).filter(|e| !e.is_empty()).cloned();
         Ok(AttemptStart::Started {
             attempt,
             last_error,

@@ -1,1 +1,372 @@
-//! placeholder
+//! Real faults against real processes: kill -9 and SIGTERM of the worker and the
+//! gateway, restarts of valkey-server and nats-server mid-run. After each, every
+//! accepted task ends with an outcome and the counters count each task exactly once.
+//! These tests run one at a time (see .config/nextest.toml).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tasklane_testkit::{ApiClient, Stack, eventually};
+use tokio::sync::Mutex;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn submit_batch(client: &ApiClient, tasks: Vec<Value>) -> Vec<String> {
+    let response = client.post_json("/tasks", &json!({ "tasks": tasks })).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body: Value = response.json().await.unwrap();
+    body["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn processed(client: &ApiClient) -> u64 {
+    client.stats().await["worker_processed_count"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Every id succeeded, and the counters saw each task exactly once.
+async fn assert_all_succeeded_once(client: &ApiClient, ids: &[String]) {
+    let total = ids.len() as u64;
+    let stats = client
+        .wait_for_stats(&format!("all {total} tasks processed"), DEADLINE, |s| {
+            s["worker_processed_count"].as_u64() >= Some(total) && s["queue_backlog_length"] == 0
+        })
+        .await;
+    assert_eq!(
+        stats["worker_processed_count"], total,
+        "counted exactly once: {stats}"
+    );
+    assert_eq!(stats["worker_succeeded_count"], total, "{stats}");
+    assert_eq!(stats["dead_letter_count"], 0, "{stats}");
+    for id in ids {
+        let record = client.task(id).await;
+        assert_eq!(record["status"], "succeeded", "{record}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_worker_mid_run_loses_nothing_and_counts_each_task_once() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let worker_env = [("TASKLANE_WORKER__CONCURRENCY", "16")];
+    let mut worker = stack.worker_process(&worker_env);
+    worker.wait_ready().await;
+
+    let sleepy = |i: usize| json!({"type": "sleep", "payload": {"ms": 20 + (i % 5) * 10}});
+    let mut ids = submit_batch(&client, (0..100).map(sleepy).collect()).await;
+    ids.extend(submit_batch(&client, (100..200).map(sleepy).collect()).await);
+
+    eventually(DEADLINE, "some tasks processed", || async {
+        (processed(&client).await >= 40).then_some(())
+    })
+    .await;
+    worker.kill9();
+    let done_at_kill = processed(&client).await;
+    assert!(done_at_kill < 200, "the kill must land mid-run");
+
+    let mut replacement = stack.worker_process(&worker_env);
+    replacement.wait_ready().await;
+    assert_all_succeeded_once(&client, &ids).await;
+    assert_eq!(
+        replacement.terminate(Duration::from_secs(30)).code(),
+        Some(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_kills_the_worker_every_time_ends_dead_lettered() {
+    let stack = Stack::start();
+    let env = [("TASKLANE_WORKER__ACK_WAIT", "1s")];
+    let api = stack.api(&env).await;
+    let client = api.client();
+    let id = client
+        .submit(&json!({"type": "sleep", "payload": {"ms": 600000}, "timeout_ms": 3600000, "max_attempts": 2}))
+        .await;
+
+    // Each attempt "crashes" the worker: it is killed while running the task.
+    for attempt in 1..=2 {
+        let mut worker = stack.worker_process(&env);
+        worker.wait_ready().await;
+        eventually(DEADLINE, &format!("attempt {attempt} running"), || async {
+            let record = client.task(&id).await;
+            (record["status"] == "running" && record["attempts"] == attempt).then_some(())
+        })
+        .await;
+        worker.kill9();
+    }
+
+    let mut survivor = stack.worker_process(&env);
+    survivor.wait_ready().await;
+    let record = client.wait_for_status(&id, "dead", DEADLINE).await;
+    assert_eq!(record["attempts"], 2, "{record}");
+    assert!(
+        record["error"].as_str().unwrap().contains("worker stopped"),
+        "{record}"
+    );
+    let stats = client.stats().await;
+    assert_eq!(stats["dead_letter_count"], 1);
+    assert_eq!(stats["worker_processed_count"], 1);
+    assert_eq!(
+        stats["queue_backlog_length"], 0,
+        "the poison task left the work queue"
+    );
+
+    let after = client.submit(&json!({"payload": "next"})).await;
+    client.wait_for_status(&after, "succeeded", DEADLINE).await;
+    assert!(survivor.is_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_of_the_worker_under_load_drains_exits_zero_and_loses_nothing() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let env = [
+        ("TASKLANE_WORKER__CONCURRENCY", "16"),
+        ("TASKLANE_WORKER__SHUTDOWN_GRACE", "10s"),
+    ];
+    let mut worker = stack.worker_process(&env);
+    worker.wait_ready().await;
+    let ids = submit_batch(
+        &client,
+        (0..150)
+            .map(|_| json!({"type": "sleep", "payload": {"ms": 40}}))
+            .collect(),
+    )
+    .await;
+    eventually(DEADLINE, "some tasks processed", || async {
+        (processed(&client).await >= 20).then_some(())
+    })
+    .await;
+
+    let status = worker.terminate(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "log:\n{}", worker.log());
+    assert!(worker.log().contains("drained"));
+    let done = processed(&client).await;
+    assert!(done < 150, "SIGTERM must land mid-run ({done} done)");
+
+    let mut next = stack.worker_process(&env);
+    next.wait_ready().await;
+    assert_all_succeeded_once(&client, &ids).await;
+    for id in &ids {
+        assert_eq!(
+            client.task(id).await["attempts"],
+            1,
+            "a drain never costs an attempt"
+        );
+    }
+    assert_eq!(next.terminate(Duration::from_secs(20)).code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_still_running_after_the_grace_period_are_handed_back_without_using_an_attempt() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let env = [("TASKLANE_WORKER__SHUTDOWN_GRACE", "1s")];
+    let mut worker = stack.worker_process(&env);
+    worker.wait_ready().await;
+    let ids = submit_batch(
+        &client,
+        (0..4)
+            .map(|_| json!({"type": "sleep", "payload": {"ms": 4000}, "max_attempts": 1}))
+            .collect(),
+    )
+    .await;
+    for id in &ids {
+        client.wait_for_status(id, "running", DEADLINE).await;
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(worker.terminate(Duration::from_secs(15)).code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "exited within the grace period plus hand-back"
+    );
+
+    let mut next = stack.worker_process(&[]);
+    next.wait_ready().await;
+    // max_attempts is 1: had the interrupted attempt counted, these would be dead.
+    assert_all_succeeded_once(&client, &ids).await;
+    for id in &ids {
+        assert_eq!(client.task(id).await["attempts"], 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_of_the_gateway_under_load_answers_in_flight_requests_and_loses_nothing() {
+    let stack = Stack::start();
+    let _worker = stack.worker(&[]).await;
+    let mut gateway = stack.api_process(&[]);
+    gateway.wait_ready().await;
+    let client = gateway.client();
+
+    let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
+    let server_errors = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loaders = Vec::new();
+    for _ in 0..8 {
+        let (client, accepted, server_errors, stop) = (
+            client.clone(),
+            accepted.clone(),
+            server_errors.clone(),
+            stop.clone(),
+        );
+        loaders.push(tokio::spawn(async move {
+            for i in 0..2_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let sent = client
+                    .http()
+                    .post(client.url("/task"))
+                    .json(&json!({"payload": {"i": i}}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                        let body: Value = response.json().await.unwrap();
+                        accepted
+                            .lock()
+                            .await
+                            .push(body["id"].as_str().unwrap().to_string());
+                    }
+                    Ok(response) if response.status().is_server_error() => {
+                        server_errors.lock().await.push(response.status().as_u16());
+                    }
+                    Ok(_) => {}
+                    // Refused connections once the gateway has stopped listening.
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    eventually(DEADLINE, "load running", || async {
+        (accepted.lock().await.len() >= 100).then_some(())
+    })
+    .await;
+    let status = gateway.terminate(Duration::from_secs(20));
+    stop.store(true, Ordering::Relaxed);
+    for loader in loaders {
+        loader.await.unwrap();
+    }
+    assert_eq!(status.code(), Some(0), "log:\n{}", gateway.log());
+    assert!(
+        server_errors.lock().await.is_empty(),
+        "5xx during shutdown: {:?}",
+        server_errors.lock().await
+    );
+
+    // Check through a fresh gateway.
+    let api = stack.api(&[]).await;
+    let ids = accepted.lock().await.clone();
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+    assert_all_succeeded_once(&api.client(), &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valkey_restart_mid_run_loses_nothing_and_double_counts_nothing() {
+    let mut stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let worker = stack.worker(&[]).await;
+    let client = api.client();
+    let ids = submit_batch(
+        &client,
+        (0..300)
+            .map(|_| json!({"type": "sleep", "payload": {"ms": 10}}))
+            .collect(),
+    )
+    .await;
+    eventually(DEADLINE, "some tasks processed", || async {
+        (processed(&client).await >= 30).then_some(())
+    })
+    .await;
+
+    stack.valkey.stop();
+    // While Valkey is away: lookups are 503 (not 500), and nothing is acknowledged.
+    let lookup = client.get(&format!("/task/{}", ids[0])).await;
+    assert_eq!(lookup.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(lookup.headers().contains_key("retry-after"));
+    assert_eq!(
+        client.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stack.valkey.start_again();
+
+    assert_all_succeeded_once(&client, &ids).await;
+    let metrics = worker.client().metrics().await;
+    assert!(
+        tasklane_testkit::client::metric_value(&metrics, "worker_store_errors_total", &[]) > 0.0,
+        "the outage was seen by the worker"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_mid_run_answers_503_while_down_and_loses_nothing() {
+    let mut stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let _worker = stack.worker(&[]).await;
+    let client = api.client();
+    let mut ids = submit_batch(
+        &client,
+        (0..200)
+            .map(|_| json!({"type": "sleep", "payload": {"ms": 10}}))
+            .collect(),
+    )
+    .await;
+    eventually(DEADLINE, "some tasks processed", || async {
+        (processed(&client).await >= 20).then_some(())
+    })
+    .await;
+
+    stack.nats.stop();
+    for i in 0..20 {
+        let response = client
+            .post_json("/task", &json!({"payload": {"while_down": i}}))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "never 202 while NATS is away"
+        );
+        assert!(response.headers().contains_key("retry-after"));
+    }
+    let ready = client.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap()["status"],
+        "unavailable"
+    );
+
+    stack.nats.start_again();
+    eventually(DEADLINE, "gateway ready again", || async {
+        client.ready().await.then_some(())
+    })
+    .await;
+    ids.extend(
+        submit_batch(
+            &client,
+            (0..50)
+                .map(|_| json!({"payload": "after restart"}))
+                .collect(),
+        )
+        .await,
+    );
+    assert_all_succeeded_once(&client, &ids).await;
+    let metrics = client.metrics().await;
+    assert_eq!(
+        tasklane_testkit::client::metric_value(&metrics, "api_tasks_publish_errors_total", &[]),
+        20.0
+    );
+}

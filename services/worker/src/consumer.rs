@@ -32,8 +32,10 @@ pub async fn run(
         let mut messages = match consumer
             .stream()
             .max_messages_per_batch(concurrency)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
+            // Short-lived pull requests: a request left behind by a killed worker
+            // cannot hold on to redeliveries for long.
+            .heartbeat(Duration::from_secs(2))
+            .expires(Duration::from_secs(5))
             .messages()
             .await
         {

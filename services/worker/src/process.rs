@@ -143,10 +143,13 @@ impl Delivery<'_> {
             .max_attempts
             .unwrap_or(ctx.settings.worker.max_attempts);
 
-        let Some(start) = self.store_op(|| ctx.store.start_attempt(self.who())).await else {
+        let Some(start) = self
+            .store_op(|| ctx.store.start_attempt(self.who(), max_attempts))
+            .await
+        else {
             return self.hand_back().await;
         };
-        let (attempt, last_error) = match start {
+        let attempt = match start {
             AttemptStart::AlreadyFinished(status) => {
                 tracing::info!(
                     status = status.as_str(),
@@ -154,23 +157,23 @@ impl Delivery<'_> {
                 );
                 return self.ack().await;
             }
-            AttemptStart::Started {
-                attempt,
+            AttemptStart::Exhausted {
+                attempts,
                 last_error,
-            } => (attempt, last_error),
+            } => {
+                let error = last_error.unwrap_or_else(|| {
+                    format!("no outcome after {attempts} attempts: the worker stopped while running them")
+                });
+                tracing::warn!(attempts, error = %error, "attempts exhausted without an outcome; dead-lettering");
+                return self.dead_letter(attempts, &error).await;
+            }
+            AttemptStart::Started { attempt, .. } => attempt,
         };
         tracing::Span::current().record("attempt", attempt);
 
-        if attempt > max_attempts || self.delivered > DELIVERY_LIMIT {
-            // The earlier attempts ended without an outcome: the worker died or was
-            // killed while running them. The task may be what kills it.
-            let error = last_error.unwrap_or_else(|| {
-                format!(
-                    "no outcome after {} attempts: the worker stopped while running them",
-                    attempt - 1
-                )
-            });
-            return self.dead_letter(attempt - 1, &error).await;
+        if self.delivered > DELIVERY_LIMIT {
+            let error = format!("delivered {} times without an outcome", self.delivered);
+            return self.dead_letter(attempt, &error).await;
         }
 
         let Some(handler) = ctx.registry.get(&task_type) else {
