@@ -90,6 +90,34 @@ if grep -qE '^kind: (ScaledObject|HorizontalPodAutoscaler)' "$BUILD/worker-fixed
   fail "mode=none must render no autoscaler"
 fi
 
+step "every TASKLANE_ variable the charts set is a key the binaries know (KEYS in services/core/src/config.rs)"
+ENV_KEYS=("$K8S/python" scripts/checks/lib/env_keys.py services/core/src/config.rs)
+"${ENV_KEYS[@]}" "$BUILD"/*.yaml
+# The environments' values too: they are what actually gets deployed.
+mkdir -p "$BUILD/env"
+for env_name in dev prod; do
+  for chart in api worker; do
+    render "env/$env_name-$chart" "$chart" -f "infra/environments/$env_name/$chart.yaml"
+  done
+  "${ENV_KEYS[@]}" "$BUILD/env/$env_name-api.yaml" "$BUILD/env/$env_name-worker.yaml"
+done
+# Gateway and workers both declare the stream and the consumer from their own
+# config: stream name, replicas, dedup window and ack wait must agree per install.
+for pair in default:default production:production env/dev-api:env/dev-worker env/prod-api:env/prod-worker; do
+  a=${pair%%:*} w=${pair#*:}
+  [[ $a == env/* ]] || { a=api-$a; w=worker-$w; }
+  "${ENV_KEYS[@]}" --same "$BUILD/$a.yaml" "$BUILD/$w.yaml"
+done
+# negative: a misspelt key through extraEnv, and an ack wait only one side changed
+render bad/api-unknown-key api --set config.extraEnv.TASKLANE_WORKER__CONCURENCY=8 --set config.worker.ackWait=1m
+if out=$("${ENV_KEYS[@]}" --same "$BUILD/bad/api-unknown-key.yaml" "$BUILD/worker-default.yaml"); then
+  fail "env_keys.py accepted TASKLANE_WORKER__CONCURENCY and a mismatched ack wait"
+fi
+for expect in "TASKLANE_WORKER__CONCURENCY is not a key" "TASKLANE_WORKER__ACK_WAIT is '1m'"; do
+  grep -qF "$expect" <<<"$out" || fail "env_keys.py did not report: $expect"
+done
+echo "rejected, with the unknown key and the ack wait mismatch reported"
+
 step "Kubernetes $KUBE_VERSION schemas, CRD schemas and tasklane rules on every rendered object"
 "$K8S/python" scripts/checks/lib/validate_manifests.py "$KUBE_VERSION" \
   "$BUILD"/*.yaml infra/namespaces.yaml infra/network-policies.yaml infra/argocd-app.yaml
@@ -138,6 +166,9 @@ expect_rejected api "limits" --set resources.limits=null
 expect_rejected worker "must be at least config.worker.shutdownGrace" --set terminationGracePeriodSeconds=30
 expect_rejected worker "must be at least config.worker.shutdownGrace" --set config.worker.shutdownGrace=2m
 expect_rejected api "needs config.nats.tls.caSecretName" --set config.nats.tls.enabled=true
+expect_rejected api "requestTimeout must be longer than config.api.publishTimeout" --set config.api.requestTimeout=5s
+# above the binary's own limit (api.max_batch 1..10000)
+expect_rejected api "maxBatch" --set config.api.maxBatch=20000
 echo "$rejected kinds of bad values rejected"
 
 step "upstream chart values (nats, valkey) against their schemas, offline"

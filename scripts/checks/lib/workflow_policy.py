@@ -145,6 +145,12 @@ def check_workflow(wf, text):
     if not any(".ci/run" in (s.get("run") or "") or "scripts/test.sh" in (s.get("run") or "")
                for j in jobs.values() for s in j.get("steps") or []):
         errors.append("no job runs .ci/run / scripts/test.sh (the tests developers run)")
+    # The NATS/Valkey values are only schema-checked offline; the pipeline is the one
+    # place the pinned upstream charts are rendered with them, by the same script a
+    # developer runs.
+    upstream = jobs.get("upstream-charts") or {}
+    if not any("scripts/render-upstream.sh" in (s.get("run") or "") for s in upstream.get("steps") or []):
+        errors.append("job upstream-charts does not run scripts/render-upstream.sh")
     return errors
 
 
@@ -218,6 +224,9 @@ def self_test(wf, text, ignore):
         "push before scan": (mutate(push_first), text),
         "long-lived AWS key": (wf, text + "\n# ${{ secrets.AWS_SECRET_ACCESS_KEY }}\n"),
         "pull_request_target": (mutate(lambda w: triggers(w).__setitem__("pull_request_target", None)), text),
+        "upstream charts not rendered": (mutate(lambda w: w["jobs"]["upstream-charts"]["steps"].__setitem__(
+            slice(None), [s for s in w["jobs"]["upstream-charts"]["steps"]
+                          if "render-upstream" not in (s.get("run") or "")])), text),
     }
     failures = 0
     for name, (w, t) in cases.items():
@@ -253,7 +262,7 @@ def main(argv):
     ignore, _ = load(argv[1])
     if self_testing:
         failures = self_test(wf, text, ignore)
-        print("%d passed, %d failed" % (13 + 4 - failures, failures))
+        print("%d passed, %d failed" % (14 + 4 - failures, failures))
         return 1 if failures else 0
     errors = check_workflow(wf, text) + ["%s: %s" % (argv[1], e) for e in check_ignorefile(ignore)]
     for e in errors:

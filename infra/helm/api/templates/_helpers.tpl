@@ -52,6 +52,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 Cross-field rules JSON schema cannot express. Every broken rule is reported
 in one failure, so a bad values file is fixed in one round.
 */}}
+{{/* Milliseconds of a human duration (250ms, 30s, 2m, 1h). */}}
+{{- define "tasklane-api.durationMs" -}}
+{{- $d := toString . }}
+{{- $n := regexFind "^[0-9]+" $d | int64 }}
+{{- if hasSuffix "ms" $d }}{{ $n }}
+{{- else if hasSuffix "h" $d }}{{ mul $n 3600000 }}
+{{- else if hasSuffix "m" $d }}{{ mul $n 60000 }}
+{{- else }}{{ mul $n 1000 }}
+{{- end }}
+{{- end }}
+
 {{- define "tasklane-api.validateValues" -}}
 {{- $errors := list }}
 {{- if and .Values.config.nats.tls.enabled (not .Values.config.nats.tls.caSecretName) }}
@@ -68,6 +79,11 @@ in one failure, so a bad values file is fixed in one round.
 {{- end }}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) }}
 {{- $errors = append $errors "terminationGracePeriodSeconds must exceed preStopSleepSeconds, or the drain never runs" }}
+{{- end }}
+{{- $request := include "tasklane-api.durationMs" .Values.config.api.requestTimeout | int64 }}
+{{- $publish := include "tasklane-api.durationMs" .Values.config.api.publishTimeout | int64 }}
+{{- if le $request $publish }}
+{{- $errors = append $errors "config.api.requestTimeout must be longer than config.api.publishTimeout, or the gateway refuses to start" }}
 {{- end }}
 {{- if $errors }}
 {{- fail (printf "\n\ninvalid values:\n  - %s" (join "\n  - " $errors)) }}
