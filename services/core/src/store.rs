@@ -192,7 +192,10 @@ impl Store {
     /// connection (up to a timeout), and lost connections are re-established forever,
     /// so a Valkey restart never needs a restart of ours.
     pub fn connect(settings: &ValkeySettings, ttl: Duration) -> Result<Self, StoreError> {
-        let config = Config::from_url(settings.url.expose())?;
+        let mut config = Config::from_url(settings.url.expose())?;
+        // Keep trying when Valkey is down at start-up too, instead of giving up on
+        // the first connection: pods start in any order.
+        config.fail_fast = false;
         let client = Builder::from_config(config)
             .with_connection_config(|c| {
                 c.connection_timeout = Duration::from_secs(2);
