@@ -162,6 +162,9 @@ async fn caller_trace_context_is_continued_into_the_message() {
     );
 }
 
+/// (case, content type, body, expected status, what the detail must mention)
+type BadInput = (&'static str, Option<&'static str>, Vec<u8>, StatusCode, &'static str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_task_input_gets_a_problem_naming_the_cause_and_enqueues_nothing() {
     let stack = Stack::start();
@@ -174,7 +177,7 @@ async fn bad_task_input_gets_a_problem_naming_the_cause_and_enqueues_nothing() {
         "]".repeat(1_500)
     );
     let big = format!("{{\"payload\":\"{}\"}}", "x".repeat(5000));
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    let cases: Vec<BadInput> = vec![
         (
             "malformed JSON",
             json_type,

@@ -193,7 +193,7 @@ async fn tasks_still_running_after_the_grace_period_are_handed_back_without_usin
         "exited within the grace period plus hand-back"
     );
 
-    let mut next = stack.worker_process(&[]);
+    let next = stack.worker_process(&[]);
     next.wait_ready().await;
     // max_attempts is 1: had the interrupted attempt counted, these would be dead.
     assert_all_succeeded_once(&client, &ids).await;
