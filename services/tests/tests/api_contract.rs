@@ -163,7 +163,13 @@ async fn caller_trace_context_is_continued_into_the_message() {
 }
 
 /// (case, content type, body, expected status, what the detail must mention)
-type BadInput = (&'static str, Option<&'static str>, Vec<u8>, StatusCode, &'static str);
+type BadInput = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    StatusCode,
+    &'static str,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_task_input_gets_a_problem_naming_the_cause_and_enqueues_nothing() {
