@@ -628,6 +628,10 @@ mod tests {
             );
         }
         assert!(help.contains("TASKLANE_WORKER__CONCURRENCY"));
+        let readme = include_str!("../../../README.md");
+        for (key, _) in KEYS {
+            assert!(readme.contains(&env_var_for(key)), "README misses {key}");
+        }
         assert!(help.contains("[default: 64]"));
     }
 }
