@@ -64,12 +64,12 @@ impl Stack {
         Settings::from_env_map(self.env(overrides)).expect("test settings are valid")
     }
 
-    pub async fn api(&self, overrides: &[(&str, &str)]) -> ApiHandle {
-        ApiHandle::start(self.settings(overrides)).await
+    pub async fn api(&self, overrides: &[(&str, &str)]) -> AppHandle {
+        AppHandle::api(self.settings(overrides)).await
     }
 
-    pub async fn worker(&self, overrides: &[(&str, &str)]) -> WorkerHandle {
-        WorkerHandle::start(self.settings(overrides)).await
+    pub async fn worker(&self, overrides: &[(&str, &str)]) -> AppHandle {
+        AppHandle::worker(self.settings(overrides)).await
     }
 
     pub fn api_process(&self, overrides: &[(&str, &str)]) -> ProcessApp {
@@ -95,63 +95,26 @@ impl Stack {
     }
 }
 
-/// The gateway running inside the test process.
-pub struct ApiHandle {
+/// The gateway or the worker running inside the test process, stopped (and its
+/// shutdown checked) with [`AppHandle::stop`], cancelled on drop.
+pub struct AppHandle {
+    /// The gateway's API address, or the worker's health and metrics address.
     pub addr: SocketAddr,
     token: CancellationToken,
     join: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-impl ApiHandle {
-    pub async fn start(settings: Settings) -> Self {
+impl AppHandle {
+    pub async fn api(settings: Settings) -> Self {
         let token = CancellationToken::new();
         let app = tasklane_api::Application::build(settings, token.clone())
             .await
             .expect("gateway builds");
         let addr = app.local_addr();
-        let join = tokio::spawn(app.run_until_stopped());
-        let handle = Self {
-            addr,
-            token,
-            join: Some(join),
-        };
-        let client = handle.client();
-        eventually(Duration::from_secs(20), "gateway ready", || async {
-            client.ready().await.then_some(())
-        })
-        .await;
-        handle
+        Self::ready(addr, token, tokio::spawn(app.run_until_stopped())).await
     }
 
-    pub fn client(&self) -> ApiClient {
-        ApiClient::new(format!("http://{}", self.addr))
-    }
-
-    pub async fn stop(mut self) {
-        self.token.cancel();
-        if let Some(join) = self.join.take() {
-            join.await
-                .expect("gateway task")
-                .expect("gateway stops cleanly");
-        }
-    }
-}
-
-impl Drop for ApiHandle {
-    fn drop(&mut self) {
-        self.token.cancel();
-    }
-}
-
-/// The worker running inside the test process.
-pub struct WorkerHandle {
-    pub addr: SocketAddr,
-    token: CancellationToken,
-    join: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl WorkerHandle {
-    pub async fn start(settings: Settings) -> Self {
+    pub async fn worker(settings: Settings) -> Self {
         let token = CancellationToken::new();
         let worker = tasklane_worker::Worker::build(
             settings,
@@ -161,36 +124,41 @@ impl WorkerHandle {
         .await
         .expect("worker builds");
         let addr = worker.local_addr();
-        let join = tokio::spawn(worker.run_until_stopped());
+        Self::ready(addr, token, tokio::spawn(worker.run_until_stopped())).await
+    }
+
+    async fn ready(
+        addr: SocketAddr,
+        token: CancellationToken,
+        join: JoinHandle<anyhow::Result<()>>,
+    ) -> Self {
         let handle = Self {
             addr,
             token,
             join: Some(join),
         };
         let client = handle.client();
-        eventually(Duration::from_secs(20), "worker ready", || async {
+        eventually(Duration::from_secs(20), "app ready", || async {
             client.ready().await.then_some(())
         })
         .await;
         handle
     }
 
-    /// Client for the worker's health and metrics port.
     pub fn client(&self) -> ApiClient {
         ApiClient::new(format!("http://{}", self.addr))
     }
 
+    /// Graceful stop; panics unless the app shut down cleanly.
     pub async fn stop(mut self) {
         self.token.cancel();
         if let Some(join) = self.join.take() {
-            join.await
-                .expect("worker task")
-                .expect("worker stops cleanly");
+            join.await.expect("app task").expect("app stops cleanly");
         }
     }
 }
 
-impl Drop for WorkerHandle {
+impl Drop for AppHandle {
     fn drop(&mut self) {
         self.token.cancel();
     }

@@ -42,7 +42,7 @@ async fn wait_idle(client: &ApiClient, processed: u64) -> Value {
 async fn built_in_types_produce_their_results() {
     let stack = Stack::start();
     let api = stack.api(&[]).await;
-    let _worker = stack.worker(&[]).await;
+    let worker = stack.worker(&[]).await;
     let client = api.client();
 
     let echo = client
@@ -71,6 +71,9 @@ async fn built_in_types_produce_their_results() {
     assert_eq!(stats["worker_succeeded_count"], 3);
     assert_eq!(stats["worker_failed_count"], 0);
     assert_eq!(stats["dead_letter_count"], 0);
+    // Both shut down cleanly when idle.
+    worker.stop().await;
+    api.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
