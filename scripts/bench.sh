@@ -15,7 +15,8 @@
 #
 # Environment: BENCH_DURATION (default 5s), BENCH_JS_COUNT (default 200000),
 # BENCH_RATES (default "2000 5000 10000"), BENCH_WORKER_CONCURRENCY (default: the
-# product default), CARGO_TARGET_DIR.
+# product default), BENCH_KEEP_RESULTS (copy the raw JSON lines there),
+# CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -210,5 +211,8 @@ report_args=(--results "$results" --machine "$machine" --versions "$versions"
   --duration "$duration" --js-count "$js_count" --mode "$mode")
 if [ "$mode" = full ]; then
   report_args+=(--write docs/benchmarks.md)
+fi
+if [ -n "${BENCH_KEEP_RESULTS:-}" ]; then
+  cp "$results" "$BENCH_KEEP_RESULTS"
 fi
 python3 scripts/lib/bench_report.py "${report_args[@]}"
