@@ -93,9 +93,7 @@ impl Plan {
             }
             Some(interval) => {
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
-                // Due times sit on the 1 ms grid of tokio's timer: a request due at
-                // 3.4 ms cannot be woken before 4 ms, and counting from 3.4 ms would
-                // charge the timer's rounding to the server.
+                // Due times sit on a 1 ms grid, the resolution of tokio's timer.
                 let offset_ns = i.saturating_mul(interval);
                 let offset = Duration::from_millis(offset_ns.div_ceil(1_000_000));
                 let due = self.start + offset;
@@ -218,7 +216,13 @@ async fn connection(target: &Target, path: &str, body: Bytes, plan: &Plan) -> Co
     let mut histogram = latency::histogram();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     while let Some(due) = plan.next() {
+        // The clock starts at the due time when this connection was still busy then
+        // (the server's slowness delayed the request: that wait is latency), and at
+        // the wake-up when it sat idle waiting for the due time: tokio's timer wakes
+        // up to 1 ms late, and that delay is the client's, not the server's.
+        let idle = Instant::now() < due;
         tokio::time::sleep_until(due.into()).await;
+        let clock_from = if idle { Instant::now() } else { due };
         let mut s = match sender.take() {
             Some(s) if !s.is_closed() => s,
             _ => match connect(target).await {
@@ -245,7 +249,7 @@ async fn connection(target: &Target, path: &str, body: Bytes, plan: &Plan) -> Co
         .await;
         match answered {
             Ok(status) => {
-                latency::record(&mut histogram, due.elapsed());
+                latency::record(&mut histogram, clock_from.elapsed());
                 *result.statuses.entry(status.as_u16()).or_default() += 1;
                 sender = Some(s);
             }
