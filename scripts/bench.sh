@@ -67,8 +67,8 @@ free_port() {
 }
 
 wait_port() {
-  local port=$1 i
-  for i in $(seq 1 100); do
+  local port=$1 _
+  for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     sleep 0.1
   done
@@ -77,8 +77,8 @@ wait_port() {
 }
 
 wait_ready() {
-  local url=$1 i
-  for i in $(seq 1 100); do
+  local url=$1 _
+  for _ in $(seq 1 100); do
     if curl -fs -o /dev/null "$url"; then return 0; fi
     sleep 0.1
   done
@@ -94,7 +94,7 @@ loadgen() { "$bin/tasklane-loadgen" "$@" >>"$results"; }
 
 # utime + stime in clock ticks of each process, as one result line.
 cpu_snapshot() {
-  local label=$1 name pid fields line="{\"label\":\"$1\""
+  local name pid fields line="{\"label\":\"$1\""
   shift
   while [ $# -gt 0 ]; do
     name=$1 pid=$2
@@ -106,7 +106,7 @@ cpu_snapshot() {
 }
 
 memory_snapshot() {
-  local label=$1 name pid line="{\"label\":\"$1\""
+  local name pid line="{\"label\":\"$1\""
   shift
   while [ $# -gt 0 ]; do
     name=$1 pid=$2
@@ -175,6 +175,20 @@ accepted_so_far() {
 print(sum(r.get("accepted_tasks", 0) for r in map(json.loads, open(sys.argv[1]))
           if r.get("path") and not r["label"].startswith("noop")))' "$results"
 }
+
+phase "a batch's tasks read as queued as soon as the 202 is out"
+ids=$(curl -fsS -H 'content-type: application/json' \
+  -d '{"tasks":[{"payload":1},{"payload":2},{"payload":3}]}' "$api_url/tasks" |
+  python3 -c 'import json, sys; print(" ".join(t["id"] for t in json.load(sys.stdin)["tasks"]))')
+for id in $ids; do
+  status=$(curl -fsS "$api_url/task/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')
+  if [ "$status" != queued ]; then
+    echo "task $id reads $status right after its 202; expected queued" >&2
+    exit 1
+  fi
+done
+echo "3 of 3 batch records found as queued" >&2
+echo '{"label":"batch_records","path":"/tasks","batch":3,"accepted_tasks":3,"statuses":{"202":1},"transport_errors":0}' >>"$results"
 
 phase "worker drain of the backlog"
 backlog=$(accepted_so_far)
