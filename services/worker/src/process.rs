@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::context::WorkerContext;
 use crate::dead_letter;
 use crate::handler::{HandlerError, TaskInput};
-use crate::progress::ProgressGuard;
+use crate::progress;
 use crate::retry;
 
 /// More deliveries than any task can legitimately need (100 attempts plus hand-backs
@@ -91,7 +91,7 @@ pub async fn process(ctx: Arc<WorkerContext>, message: Message) {
         trace_id = %trace.trace_id,
         request_id = %request_id,
     );
-    Delivery {
+    let delivery = Delivery {
         ctx: &ctx,
         message: &message,
         envelope: &envelope,
@@ -99,9 +99,12 @@ pub async fn process(ctx: Arc<WorkerContext>, message: Message) {
         delivered,
         published_ms,
         sequence,
-    }
-    .run()
-    .instrument(span)
+    };
+    progress::while_held(
+        &message,
+        ctx.settings.worker.ack_wait,
+        delivery.run().instrument(span),
+    )
     .await
 }
 
@@ -137,7 +140,6 @@ impl Delivery<'_> {
                 .with_label_values(&[&task_type])
                 .inc();
         }
-        let _progress = ProgressGuard::start(self.message, ctx.settings.worker.ack_wait);
         let max_attempts = self
             .envelope
             .max_attempts

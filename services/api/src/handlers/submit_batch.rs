@@ -12,9 +12,11 @@ use super::{idempotency_header, json_response, replay_response, request_id, trac
 use crate::error::ApiError;
 use crate::extract::{JsonBody, parse_json_at};
 use crate::idempotency::{self, Claim};
-use crate::publish::enqueue;
+use crate::publish::enqueue_many;
 use crate::state::AppState;
-use crate::submission::{BatchRequest, IdempotencyKey, Rules, TaskRequest, canonical_json};
+use crate::submission::{
+    BatchRequest, IdempotencyKey, NewTask, Rules, TaskRequest, canonical_json,
+};
 
 enum Item {
     /// Answered from an earlier request with the same item key.
@@ -158,13 +160,12 @@ async fn enqueue_items(
             None => Some(request.into_new_task(key, request_id, &trace)),
         })
         .collect();
-    let outcomes = futures::future::join_all(tasks.iter().map(|task| async move {
-        match task {
-            Some(task) => Some(enqueue(state, task).await),
-            None => None,
-        }
-    }))
-    .await;
+    let fresh: Vec<&NewTask> = tasks.iter().flatten().collect();
+    let mut published = enqueue_many(state, &fresh).await.into_iter();
+    let outcomes: Vec<Option<Result<(), ApiError>>> = tasks
+        .iter()
+        .map(|task| task.as_ref().and_then(|_| published.next()))
+        .collect();
 
     let mut items = Vec::with_capacity(tasks.len());
     for ((task, outcome), replay) in tasks.iter().zip(outcomes).zip(replays) {

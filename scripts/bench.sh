@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Benchmarks tasklane on this machine in one run and prints the table:
+#   raw JetStream publish and consume+ack ceilings, an axum no-op HTTP ceiling,
+#   gateway ingest (POST /task and POST /tasks x100), worker drain of a backlog,
+#   end to end with CPU time per task of every process, open-loop latency at fixed
+#   rates, and peak RSS of gateway and worker.
+# Everything runs on 127.0.0.1: nats-server, valkey-server, tasklane-api,
+# tasklane-worker and the load generator share the machine's cores, as the figures
+# in docs/benchmarks.md assume.
+#
+#   scripts/bench.sh            release build, ~2 minutes of load, rewrites the
+#                               generated part of docs/benchmarks.md
+#   scripts/bench.sh --smoke    debug binaries, ~1 s per phase, no docs; checks that
+#                               every accepted task succeeded (timings not asserted)
+#
+# Environment: BENCH_DURATION (default 5s), BENCH_JS_COUNT (default 200000),
+# BENCH_RATES (default "2000 5000 10000"), BENCH_WORKER_CONCURRENCY (default: the
+# product default), BENCH_KEEP_RESULTS (copy the raw JSON lines there),
+# CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/lib/tools.sh
+source scripts/lib/tools.sh
+
+mode=full
+case "${1:-}" in
+  --smoke) mode=smoke ;;
+  "") ;;
+  *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+esac
+
+target_dir=${CARGO_TARGET_DIR:-target}
+if [ "$mode" = smoke ]; then
+  profile=debug
+  duration=${BENCH_DURATION:-1s}
+  js_count=${BENCH_JS_COUNT:-5000}
+  rates=${BENCH_RATES:-"200 500"}
+  cargo build --workspace --bins --locked --quiet
+else
+  profile=release
+  duration=${BENCH_DURATION:-5s}
+  js_count=${BENCH_JS_COUNT:-200000}
+  rates=${BENCH_RATES:-"2000 5000 10000"}
+  cargo build --release --locked --quiet -p tasklane-api -p tasklane-worker -p tasklane-loadgen
+fi
+bin="$target_dir/$profile"
+
+ensure_servers
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+  local port=$1 _
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$port" >&2
+  return 1
+}
+
+wait_ready() {
+  local url=$1 _
+  for _ in $(seq 1 100); do
+    if curl -fs -o /dev/null "$url"; then return 0; fi
+    sleep 0.1
+  done
+  echo "$url never became ready" >&2
+  return 1
+}
+
+results="$work/results.jsonl"
+: >"$results"
+phase() { printf '\n--> %s\n' "$*" >&2; }
+# Runs the load generator; its JSON report goes to the results, its summary to stderr.
+loadgen() { "$bin/tasklane-loadgen" "$@" >>"$results"; }
+
+# utime + stime in clock ticks of each process, as one result line.
+cpu_snapshot() {
+  local name pid fields line="{\"label\":\"$1\""
+  shift
+  while [ $# -gt 0 ]; do
+    name=$1 pid=$2
+    shift 2
+    read -r -a fields < <(sed 's/^.*) //' "/proc/$pid/stat")
+    line+=",\"$name\":$((fields[11] + fields[12]))"
+  done
+  echo "$line,\"clk_tck\":$(getconf CLK_TCK)}" >>"$results"
+}
+
+memory_snapshot() {
+  local name pid line="{\"label\":\"$1\""
+  shift
+  while [ $# -gt 0 ]; do
+    name=$1 pid=$2
+    shift 2
+    line+=",\"${name}_hwm_kib\":$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")"
+    line+=",\"${name}_rss_kib\":$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")"
+  done
+  echo "$line}" >>"$results"
+}
+
+nats_port=$(free_port)
+valkey_port=$(free_port)
+api_port=$(free_port)
+worker_port=$(free_port)
+noop_port=$(free_port)
+nats_url="nats://127.0.0.1:$nats_port"
+api_url="http://127.0.0.1:$api_port"
+
+phase "starting nats-server and valkey-server on 127.0.0.1"
+"$NATS_SERVER_BIN" -js -sd "$work/jetstream" -p "$nats_port" -a 127.0.0.1 >"$work/nats.log" 2>&1 &
+nats_pid=$!
+pids+=("$nats_pid")
+"$VALKEY_SERVER_BIN" --port "$valkey_port" --bind 127.0.0.1 --save '' --appendonly no >"$work/valkey.log" 2>&1 &
+valkey_pid=$!
+pids+=("$valkey_pid")
+wait_port "$nats_port"
+wait_port "$valkey_port"
+
+phase "raw JetStream publish ceiling ($js_count messages, 512 PubAcks in flight)"
+loadgen js-publish --nats-url "$nats_url" --count "$js_count" --label raw_publish
+loadgen js-publish --nats-url "$nats_url" --count "$js_count" --msg-id --label raw_publish_msgid
+phase "raw JetStream consume+ack ceiling"
+loadgen js-consume --nats-url "$nats_url" --count $((2 * js_count)) --delete-stream --label raw_consume
+
+phase "axum no-op ceiling (parse the JSON, answer 202)"
+"$bin/tasklane-loadgen" noop-server --listen "127.0.0.1:$noop_port" 2>"$work/noop.log" &
+noop_pid=$!
+pids+=("$noop_pid")
+wait_port "$noop_port"
+loadgen http --url "http://127.0.0.1:$noop_port" --connections 64 --duration 1s --label noop_warmup
+loadgen http --url "http://127.0.0.1:$noop_port" --connections 64 --duration "$duration" --label noop_task
+kill "$noop_pid"
+wait "$noop_pid" 2>/dev/null || true
+
+export TASKLANE_NATS__URL="$nats_url"
+export TASKLANE_VALKEY__URL="redis://127.0.0.1:$valkey_port"
+export TASKLANE_API__LISTEN="127.0.0.1:$api_port"
+export TASKLANE_WORKER__LISTEN="127.0.0.1:$worker_port"
+export TASKLANE_LOG__FORMAT=json
+export RUST_LOG=info
+if [ -n "${BENCH_WORKER_CONCURRENCY:-}" ]; then
+  export TASKLANE_WORKER__CONCURRENCY="$BENCH_WORKER_CONCURRENCY"
+fi
+
+phase "gateway ingest, no worker running (the backlog is the drain phase's input)"
+"$bin/tasklane-api" >"$work/api.log" 2>&1 &
+api_pid=$!
+pids+=("$api_pid")
+wait_ready "$api_url/readyz"
+loadgen http --url "$api_url" --connections 64 --duration 1s --label ingest_warmup
+loadgen http --url "$api_url" --connections 64 --duration "$duration" --label ingest_task
+loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label ingest_batch
+
+accepted_so_far() {
+  python3 -c 'import json, sys
+print(sum(r.get("accepted_tasks", 0) for r in map(json.loads, open(sys.argv[1]))
+          if r.get("path") and not r["label"].startswith("noop")))' "$results"
+}
+
+phase "a batch's tasks read as queued as soon as the 202 is out"
+ids=$(curl -fsS -H 'content-type: application/json' \
+  -d '{"tasks":[{"payload":1},{"payload":2},{"payload":3}]}' "$api_url/tasks" |
+  python3 -c 'import json, sys; print(" ".join(t["id"] for t in json.load(sys.stdin)["tasks"]))')
+for id in $ids; do
+  status=$(curl -fsS "$api_url/task/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')
+  if [ "$status" != queued ]; then
+    echo "task $id reads $status right after its 202; expected queued" >&2
+    exit 1
+  fi
+done
+echo "3 of 3 batch records found as queued" >&2
+echo '{"label":"batch_records","path":"/tasks","batch":3,"accepted_tasks":3,"statuses":{"202":1},"transport_errors":0}' >>"$results"
+
+phase "worker drain of the backlog"
+backlog=$(accepted_so_far)
+cpu_snapshot drain_cpu_before nats "$nats_pid" valkey "$valkey_pid"
+"$bin/tasklane-worker" >"$work/worker.log" 2>&1 &
+worker_pid=$!
+pids+=("$worker_pid")
+loadgen wait-processed --url "$api_url" --processed "$backlog" --label drain
+cpu_snapshot drain_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$worker_pid"
+
+phase "end to end: POST /task at 64 connections with the worker running"
+cpu_snapshot e2e_cpu_before api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
+loadgen http --url "$api_url" --connections 64 --duration "$duration" --wait-processed --label e2e
+cpu_snapshot e2e_cpu_after api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
+
+for rate in $rates; do
+  phase "open loop at $rate/s"
+  loadgen http --url "$api_url" --connections 64 --rate "$rate" --duration "$duration" --label "open_$rate"
+done
+
+phase "waiting for every accepted task to finish"
+loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label final
+memory_snapshot memory api "$api_pid" worker "$worker_pid"
+curl -fsS "$api_url/stats" | python3 -c 'import json, sys
+print(json.dumps({"label": "stats", **json.load(sys.stdin)}))' >>"$results"
+
+machine=$(python3 -c 'import os, platform
+model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+print(f"{os.cpu_count()} cores ({model}), {mem / 1048576:.0f} GiB RAM, {platform.system()} {platform.release()}")')
+versions="$("$NATS_SERVER_BIN" --version), valkey $("$VALKEY_SERVER_BIN" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), $(rustc --version)"
+
+report_args=(--results "$results" --machine "$machine" --versions "$versions"
+  --duration "$duration" --js-count "$js_count" --mode "$mode")
+if [ "$mode" = full ]; then
+  report_args+=(--write docs/benchmarks.md)
+fi
+if [ -n "${BENCH_KEEP_RESULTS:-}" ]; then
+  cp "$results" "$BENCH_KEEP_RESULTS"
+fi
+python3 scripts/lib/bench_report.py "${report_args[@]}"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Smoke run of the benchmark harness: scripts/bench.sh --smoke starts nats-server,
+# valkey-server, the gateway and the worker (the debug binaries test.sh already
+# built), runs every phase for about a second, prints the table and checks that
+# every accepted task succeeded exactly once. Timings are printed, never asserted.
+# Then proves the count check can fail: the same results with one task missing
+# must be rejected by the report.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+step() { printf '\n--> %s\n' "$*"; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+step "scripts/bench.sh --smoke"
+started=$SECONDS
+BENCH_KEEP_RESULTS="$work/results.jsonl" scripts/bench.sh --smoke
+echo "bench smoke finished in $((SECONDS - started))s"
+
+step "the count check rejects a run that lost a task"
+python3 - "$work/results.jsonl" "$work/lost.jsonl" <<'PY'
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+for record in records:
+    if record["label"] == "stats":
+        record["worker_processed_count"] -= 1
+        record["worker_succeeded_count"] -= 1
+with open(sys.argv[2], "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in records)
+PY
+if python3 scripts/lib/bench_report.py --results "$work/lost.jsonl" --machine test \
+  --versions test --duration 1s --js-count 0 --mode smoke >"$work/lost.out" 2>&1; then
+  cat "$work/lost.out"
+  echo "FAIL: a run with a lost task passed the count check"
+  exit 1
+fi
+grep -q "count check FAILED" "$work/lost.out"
+echo "ok: a lost task fails the run"
