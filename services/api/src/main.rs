@@ -1,5 +1,5 @@
 use clap::Parser;
-use tasklane_core::{Settings, shutdown, telemetry};
+use tasklane_core::Settings;
 
 /// tasklane gateway: accepts tasks over HTTP and publishes them durably to NATS JetStream.
 #[derive(Parser)]
@@ -14,28 +14,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     Cli::parse();
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("tasklane-api: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    telemetry::init(settings.log.format);
-    for warning in settings.warnings() {
-        tracing::warn!("{warning}");
-    }
-    let token = shutdown::on_signal();
-    let result = async {
-        let app = tasklane_api::Application::build(settings, token).await?;
+    tasklane_core::service::run("tasklane-api", |settings, shutdown| async move {
+        let app = tasklane_api::Application::build(settings, shutdown).await?;
         app.run_until_stopped().await
-    }
-    .await;
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "gateway failed");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    })
+    .await
 }

@@ -1,5 +1,5 @@
 use clap::Parser;
-use tasklane_core::{Settings, shutdown, telemetry};
+use tasklane_core::Settings;
 use tasklane_worker::{Registry, Worker};
 
 /// tasklane worker: pulls tasks from NATS JetStream, runs them and writes results to Valkey.
@@ -15,33 +15,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     Cli::parse();
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("tasklane-worker: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    telemetry::init(settings.log.format);
-    for warning in settings.warnings() {
-        tracing::warn!("{warning}");
-    }
     // A panic inside a task is caught and counted as a failed attempt; log it as a
     // JSON line like everything else instead of raw text on stderr.
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
     }));
-    let token = shutdown::on_signal();
-    let result = async {
-        let worker = Worker::build(settings, Registry::built_in(), token).await?;
+    tasklane_core::service::run("tasklane-worker", |settings, shutdown| async move {
+        let worker = Worker::build(settings, Registry::built_in(), shutdown).await?;
         worker.run_until_stopped().await
-    }
-    .await;
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "worker failed");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    })
+    .await
 }
