@@ -24,14 +24,6 @@ pub const STATS_KEY: &str = "tasklane:stats";
 /// How long a single Valkey command may wait, including while reconnecting.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
-const RECORD_QUEUED: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'status', 'queued',
-  'attempts', 0, 'created_at', ARGV[3], 'updated_at', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
-"#;
-
 // KEYS: task keys. ARGV: ttl_ms, then id, type, created_at for each key in order.
 const RECORD_QUEUED_MANY: &str = r#"
 local written = 0
@@ -129,12 +121,8 @@ pub struct TaskRecord {
 /// What `start_attempt` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptStart {
-    /// The attempt was counted; `attempt` is its number (1-based). `last_error` is the
-    /// error of the previous attempt, if one was recorded.
-    Started {
-        attempt: u32,
-        last_error: Option<String>,
-    },
+    /// The attempt was counted; `attempt` is its number (1-based).
+    Started { attempt: u32 },
     /// The task already has an outcome; this delivery is a duplicate.
     AlreadyFinished(TaskStatus),
     /// Every allowed attempt was started and none ended with an outcome: the worker
@@ -198,7 +186,6 @@ pub enum IdempotencyState {
 #[derive(Clone)]
 pub struct Store {
     client: Client,
-    record_queued: Script,
     record_queued_many: Script,
     start_attempt: Script,
     record_error: Script,
@@ -231,7 +218,6 @@ impl Store {
         client.connect();
         Ok(Self {
             client,
-            record_queued: Script::from_lua(RECORD_QUEUED),
             record_queued_many: Script::from_lua(RECORD_QUEUED_MANY),
             start_attempt: Script::from_lua(START_ATTEMPT),
             record_error: Script::from_lua(RECORD_ERROR),
@@ -254,20 +240,7 @@ impl Store {
     /// The gateway's `queued` record, written after the PubAck. A worker that
     /// already started the task wins: the record is then left alone.
     pub async fn record_queued(&self, who: RecordIdentity<'_>) -> Result<(), StoreError> {
-        let _: i64 = self
-            .record_queued
-            .evalsha_with_reload(
-                &self.client,
-                vec![task_key(who.id)],
-                vec![
-                    who.id.to_string(),
-                    who.task_type.to_string(),
-                    who.created_at.to_string(),
-                    self.ttl_ms.to_string(),
-                ],
-            )
-            .await?;
-        Ok(())
+        self.record_queued_many(&[who]).await.map(drop)
     }
 
     /// [`Store::record_queued`] for many tasks: one script call per
@@ -334,10 +307,7 @@ impl Store {
         if status.is_terminal() {
             return Ok(AttemptStart::AlreadyFinished(status));
         }
-        Ok(AttemptStart::Started {
-            attempt,
-            last_error,
-        })
+        Ok(AttemptStart::Started { attempt })
     }
 
     /// Remembers why an attempt failed, for the client and for the dead letter.

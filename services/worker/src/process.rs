@@ -169,7 +169,7 @@ impl Delivery<'_> {
                 tracing::warn!(attempts, error = %error, "attempts exhausted without an outcome; dead-lettering");
                 return self.dead_letter(attempts, &error).await;
             }
-            AttemptStart::Started { attempt, .. } => attempt,
+            AttemptStart::Started { attempt } => attempt,
         };
         tracing::Span::current().record("attempt", attempt);
 
