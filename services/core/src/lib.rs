@@ -4,6 +4,7 @@
 pub mod config;
 pub mod metrics;
 pub mod queue;
+pub mod readiness;
 pub mod service;
 pub mod shutdown;
 pub mod store;

@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use tasklane_core::readiness::{Readiness, check_valkey};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::WorkerContext;
@@ -57,22 +58,12 @@ async fn readyz(State(state): State<ServerState>) -> Response {
     } else {
         Ok(())
     };
-    let valkey = match tokio::time::timeout(Duration::from_secs(1), state.ctx.store.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("ping timed out".to_string()),
+    let readiness = Readiness {
+        nats,
+        valkey: check_valkey(&state.ctx.store).await,
+        draining: state.shutdown.is_cancelled(),
     };
-    let draining = state.shutdown.is_cancelled();
-    let ready = nats.is_ok() && valkey.is_ok() && !draining;
-    let show = |r: &Result<(), String>| r.clone().err().unwrap_or_else(|| "ok".into());
-    let mut body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "checks": { "nats": show(&nats), "valkey": show(&valkey) },
-    });
-    if draining {
-        body["reason"] = json!("shutting down");
-    }
-    let status = if ready {
+    let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -80,7 +71,7 @@ async fn readyz(State(state): State<ServerState>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        readiness.body(),
     )
         .into_response()
 }
@@ -102,10 +93,7 @@ pub async fn refresh_gauges(ctx: Arc<WorkerContext>, shutdown: CancellationToken
     loop {
         let nats_up = ctx.queue.is_connected();
         ctx.metrics.base().set_dependency("nats", nats_up);
-        let valkey_up = matches!(
-            tokio::time::timeout(Duration::from_secs(1), ctx.store.ping()).await,
-            Ok(Ok(()))
-        );
+        let valkey_up = check_valkey(&ctx.store).await.is_ok();
         ctx.metrics.base().set_dependency("valkey", valkey_up);
         if nats_up {
             if let Ok(depth) = ctx.queue.depth().await {

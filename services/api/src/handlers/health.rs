@@ -1,16 +1,12 @@
 //! `/healthz` (the process runs) and `/readyz` (it can do its job right now).
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use tasklane_core::readiness::{Readiness, check_valkey};
 
 use super::json_response;
 use crate::state::AppState;
-
-const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub async fn healthz() -> Response {
     json_response(StatusCode::OK, r#"{"status":"ok"}"#.to_string())
@@ -24,33 +20,18 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         Ok(())
     };
-    let valkey = match tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("ping timed out".to_string()),
+    let readiness = Readiness {
+        nats,
+        valkey: check_valkey(&state.store).await,
+        draining: state.shutdown.is_cancelled(),
     };
-    state.metrics.base().set_dependency("nats", nats.is_ok());
-    state
-        .metrics
-        .base()
-        .set_dependency("valkey", valkey.is_ok());
-    let draining = state.shutdown.is_cancelled();
-    let ready = nats.is_ok() && valkey.is_ok() && !draining;
-    let show = |r: &Result<(), String>| match r {
-        Ok(()) => "ok".to_string(),
-        Err(reason) => reason.clone(),
-    };
-    let mut body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "checks": { "nats": show(&nats), "valkey": show(&valkey) },
-    });
-    if draining {
-        body["reason"] = json!("shutting down");
-    }
-    let status = if ready {
+    let base = state.metrics.base();
+    base.set_dependency("nats", readiness.nats.is_ok());
+    base.set_dependency("valkey", readiness.valkey.is_ok());
+    let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json_response(status, body.to_string())
+    json_response(status, readiness.body())
 }
