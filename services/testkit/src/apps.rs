@@ -93,6 +93,13 @@ impl Stack {
             .await
             .expect("nats reachable")
     }
+
+    /// Messages in the work stream: tasks published and not yet acknowledged.
+    pub async fn work_stream_messages(&self) -> u64 {
+        let js = async_nats::jetstream::new(self.nats_client().await);
+        let mut stream = js.get_stream("TASKS").await.expect("work stream exists");
+        stream.info().await.expect("stream info").state.messages
+    }
 }
 
 /// The gateway or the worker running inside the test process, stopped (and its

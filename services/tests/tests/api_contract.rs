@@ -8,19 +8,15 @@ use serde_json::{Value, json};
 use tasklane_testkit::Stack;
 use tasklane_testkit::client::metric_value;
 
-async fn stream_messages(stack: &Stack) -> u64 {
-    let js = async_nats::jetstream::new(stack.nats_client().await);
-    let mut stream = js.get_stream("TASKS").await.expect("stream exists");
-    stream.info().await.expect("stream info").state.messages
-}
-
-fn assert_problem(
-    status: StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    body: &Value,
-    expected: StatusCode,
-    case: &str,
-) {
+/// Asserts `response` is an RFC 9457 problem with status `expected` that leaks no
+/// internals, and returns its body.
+async fn expect_problem(response: reqwest::Response, expected: StatusCode, case: &str) -> Value {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body: Value = response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{case}: body is not JSON: {e}"));
     assert_eq!(status, expected, "{case}: status (body {body})");
     assert_eq!(
         headers.get("content-type").and_then(|v| v.to_str().ok()),
@@ -41,6 +37,7 @@ fn assert_problem(
             "{case}: internal detail leaked: {body}"
         );
     }
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +79,7 @@ async fn accepted_task_is_visible_as_queued_before_any_worker_runs() {
     }
     assert!(record.get("result").is_none());
     assert_eq!(
-        stream_messages(&stack).await,
+        stack.work_stream_messages().await,
         1,
         "exactly one message published"
     );
@@ -362,13 +359,7 @@ async fn bad_task_input_gets_a_problem_naming_the_cause_and_enqueues_nothing() {
     ];
     for (case, content_type, body, expected, detail_mentions) in cases {
         let response = client.post_raw("/task", content_type, body).await;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let problem: Value = response
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("{case}: body is not JSON: {e}"));
-        assert_problem(status, &headers, &problem, expected, case);
+        let problem = expect_problem(response, expected, case).await;
         let detail = problem["detail"].as_str().unwrap();
         assert!(
             detail.contains(detail_mentions),
@@ -386,7 +377,7 @@ async fn bad_task_input_gets_a_problem_naming_the_cause_and_enqueues_nothing() {
         assert_eq!(response.status(), StatusCode::ACCEPTED, "{content_type}");
     }
     assert_eq!(
-        stream_messages(&stack).await,
+        stack.work_stream_messages().await,
         2,
         "only the two valid requests were enqueued"
     );
@@ -420,16 +411,7 @@ async fn task_lookup_errors_and_unknown_routes_are_problems() {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body: Value = response.json().await.unwrap();
-        assert_problem(
-            status,
-            &headers,
-            &body,
-            expected,
-            &format!("{method} {path}"),
-        );
+        expect_problem(response, expected, &format!("{method} {path}")).await;
     }
 }
 
@@ -457,7 +439,7 @@ async fn batch_is_accepted_in_order_and_each_task_is_queued() {
     for id in &ids {
         assert_eq!(client.task(id).await["status"], "queued");
     }
-    assert_eq!(stream_messages(&stack).await, 25);
+    assert_eq!(stack.work_stream_messages().await, 25);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,16 +480,7 @@ async fn one_invalid_batch_item_rejects_the_whole_batch() {
     ];
     for (body, mentions) in cases {
         let response = client.post_json("/tasks", &body).await;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let problem: Value = response.json().await.unwrap();
-        assert_problem(
-            status,
-            &headers,
-            &problem,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            mentions,
-        );
+        let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, mentions).await;
         assert!(
             problem["detail"].as_str().unwrap().contains(mentions),
             "detail {} should name {mentions}",
@@ -518,7 +491,11 @@ async fn one_invalid_batch_item_rejects_the_whole_batch() {
         .post_raw("/tasks", Some("application/json"), "{\"tasks\": [")
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(stream_messages(&stack).await, 0, "nothing was enqueued");
+    assert_eq!(
+        stack.work_stream_messages().await,
+        0,
+        "nothing was enqueued"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -663,5 +640,5 @@ async fn a_request_over_the_deadline_gets_503_and_enqueues_nothing() {
     assert!(response.headers().contains_key("retry-after"));
     let problem: Value = response.json().await.unwrap();
     assert!(problem["type"].as_str().unwrap().ends_with("#timeout"));
-    assert_eq!(stream_messages(&stack).await, 0);
+    assert_eq!(stack.work_stream_messages().await, 0);
 }

@@ -9,12 +9,6 @@ use serde_json::{Value, json};
 use tasklane_core::store::{IdempotencyState, Store};
 use tasklane_testkit::{ApiClient, Stack};
 
-async fn stream_messages(stack: &Stack) -> u64 {
-    let js = async_nats::jetstream::new(stack.nats_client().await);
-    let mut stream = js.get_stream("TASKS").await.expect("stream exists");
-    stream.info().await.expect("stream info").state.messages
-}
-
 async fn post_with_key(client: &ApiClient, key: &str, body: &str) -> reqwest::Response {
     client
         .http()
@@ -50,7 +44,7 @@ async fn a_retried_request_replays_the_original_answer_and_enqueues_once() {
         assert_eq!(again.json::<Value>().await.unwrap(), original);
     }
     assert_eq!(
-        stream_messages(&stack).await,
+        stack.work_stream_messages().await,
         1,
         "the retries enqueued nothing"
     );
@@ -82,7 +76,7 @@ async fn the_same_key_with_a_different_body_is_refused() {
             .unwrap()
             .ends_with("#idempotency-mismatch")
     );
-    assert_eq!(stream_messages(&stack).await, 1);
+    assert_eq!(stack.work_stream_messages().await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +107,7 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
     assert!(duplicate.headers().contains_key("retry-after"));
     let different = post_with_key(&client, "in-flight", r#"{"payload":{"x":2}}"#).await;
     assert_eq!(different.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(stream_messages(&stack).await, 0);
+    assert_eq!(stack.work_stream_messages().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +130,7 @@ async fn invalid_keys_are_rejected_before_anything_happens() {
                 .contains("Idempotency-Key")
         );
     }
-    assert_eq!(stream_messages(&stack).await, 0);
+    assert_eq!(stack.work_stream_messages().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +179,7 @@ async fn batch_item_keys_replay_items_and_only_new_items_are_enqueued() {
         .iter()
         .map(|t| t["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(stream_messages(&stack).await, 3);
+    assert_eq!(stack.work_stream_messages().await, 3);
 
     let second = json!({"tasks": [
         {"payload": {"n": 2}, "idempotency_key": "item-2"},
@@ -199,7 +193,7 @@ async fn batch_item_keys_replay_items_and_only_new_items_are_enqueued() {
         "item-2 replayed with its original id"
     );
     assert_ne!(items["tasks"][1]["id"], first_ids[0]);
-    assert_eq!(stream_messages(&stack).await, 4, "only item-4 was new");
+    assert_eq!(stack.work_stream_messages().await, 4, "only item-4 was new");
 
     let conflicting = json!({"tasks": [
         {"payload": {"n": 5}},
@@ -213,7 +207,7 @@ async fn batch_item_keys_replay_items_and_only_new_items_are_enqueued() {
         "{problem}"
     );
     assert_eq!(
-        stream_messages(&stack).await,
+        stack.work_stream_messages().await,
         4,
         "a conflicting batch enqueues nothing"
     );
