@@ -2,6 +2,7 @@
 //! configuration, telemetry, metrics helpers, and the NATS and Valkey wiring.
 
 pub mod config;
+pub mod group_commit;
 pub mod metrics;
 pub mod queue;
 pub mod readiness;

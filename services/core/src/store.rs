@@ -6,8 +6,13 @@
 //!   (`record_queued_many` does the same for a whole batch in one call);
 //! - `start_attempt`: counts an attempt and marks the task running, unless finished;
 //! - `finish`: the outcome plus the counters, once per task however often delivered.
+//!
+//! Each script takes many tasks, and the per-task writes of concurrent requests and
+//! deliveries share calls through [`GroupCommit`]: a script runs whole, so batching
+//! changes how many round trips Valkey serves, not what any one task sees.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use fred::prelude::*;
@@ -15,6 +20,7 @@ use fred::types::scripts::Script;
 use fred::types::{Expiration, SetOptions};
 
 use crate::config::ValkeySettings;
+use crate::group_commit::GroupCommit;
 use crate::task::{TaskId, TaskStatus, now_rfc3339};
 
 const TASK_KEY_PREFIX: &str = "tasklane:task:";
@@ -39,26 +45,44 @@ end
 return written
 "#;
 
-/// Most records one `record_queued_many` script writes: bounds how long a single
-/// script holds Valkey (which runs one script at a time) to well under a millisecond.
-const RECORD_QUEUED_CHUNK: usize = 100;
+/// Most tasks one script call carries: bounds how long a single script holds Valkey
+/// (which runs one script at a time) to well under a millisecond.
+const BATCH_LIMIT: usize = 100;
+/// Group-commit script calls of one kind outstanding at once. Writes that arrive while
+/// all are busy form the next batch.
+const WRITES_IN_FLIGHT: usize = 4;
 
-const START_ATTEMPT: &str = r#"
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'succeeded' or status == 'failed' or status == 'dead' then
-  return {status, tostring(redis.call('HGET', KEYS[1], 'attempts') or '0'), ''}
+// KEYS: task keys. ARGV: now, ttl_ms, then id, type, created_at, max_attempts for each
+// key in order. Returns status, attempts and last error for each key, flattened.
+const START_ATTEMPT_MANY: &str = r#"
+local now, ttl = ARGV[1], ARGV[2]
+local replies = {}
+for i, key in ipairs(KEYS) do
+  local at = (i - 1) * 4 + 3
+  local record = redis.call('HMGET', key, 'status', 'attempts', 'error')
+  local status, made, last_error = record[1], tonumber(record[2] or '0'), record[3] or ''
+  if status == 'succeeded' or status == 'failed' or status == 'dead' then
+    replies[#replies + 1] = status
+    replies[#replies + 1] = tostring(made)
+    replies[#replies + 1] = ''
+  elseif made >= tonumber(ARGV[at + 3]) then
+    replies[#replies + 1] = 'exhausted'
+    replies[#replies + 1] = tostring(made)
+    replies[#replies + 1] = last_error
+  else
+    if status then
+      redis.call('HSET', key, 'status', 'running', 'attempts', made + 1, 'updated_at', now)
+    else
+      redis.call('HSET', key, 'id', ARGV[at], 'type', ARGV[at + 1], 'created_at', ARGV[at + 2],
+        'status', 'running', 'attempts', made + 1, 'updated_at', now)
+    end
+    redis.call('PEXPIRE', key, ttl)
+    replies[#replies + 1] = 'running'
+    replies[#replies + 1] = tostring(made + 1)
+    replies[#replies + 1] = last_error
+  end
 end
-if not status then
-  redis.call('HSET', KEYS[1], 'id', ARGV[1], 'type', ARGV[2], 'created_at', ARGV[3])
-end
-local made = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
-if made >= tonumber(ARGV[6]) then
-  return {'exhausted', tostring(made), redis.call('HGET', KEYS[1], 'error') or ''}
-end
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'status', 'running', 'updated_at', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return {'running', tostring(attempts), redis.call('HGET', KEYS[1], 'error') or ''}
+return replies
 "#;
 
 const RECORD_ERROR: &str = r#"
@@ -78,20 +102,40 @@ end
 return 1
 "#;
 
-// ARGV: status, updated_at, ttl_ms, result ('' = none), error ('' = none), id, type, created_at
-const FINISH: &str = r#"
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'succeeded' or status == 'failed' or status == 'dead' then return 0 end
-if not status then
-  redis.call('HSET', KEYS[1], 'id', ARGV[6], 'type', ARGV[7], 'created_at', ARGV[8], 'attempts', 0)
+// KEYS: the stats hash, then task keys. ARGV: now, ttl_ms, then status, result
+// ('' = none), error ('' = none), id, type, created_at for each task key in order.
+// Returns 1 for each task whose outcome this wrote, 0 for one that already had one.
+const FINISH_MANY: &str = r#"
+local now, ttl = ARGV[1], ARGV[2]
+local written, counts = {}, {}
+for i = 2, #KEYS do
+  local key, at = KEYS[i], (i - 2) * 6 + 3
+  local status = redis.call('HGET', key, 'status')
+  if status == 'succeeded' or status == 'failed' or status == 'dead' then
+    written[#written + 1] = 0
+  else
+    local fields = {'status', ARGV[at], 'updated_at', now}
+    if ARGV[at + 1] ~= '' then fields[#fields + 1] = 'result'; fields[#fields + 1] = ARGV[at + 1] end
+    if ARGV[at + 2] ~= '' then fields[#fields + 1] = 'error'; fields[#fields + 1] = ARGV[at + 2] end
+    if not status then
+      for _, field in ipairs({'id', ARGV[at + 3], 'type', ARGV[at + 4],
+          'created_at', ARGV[at + 5], 'attempts', '0'}) do
+        fields[#fields + 1] = field
+      end
+    end
+    redis.call('HSET', key, unpack(fields))
+    redis.call('PEXPIRE', key, ttl)
+    counts[ARGV[at]] = (counts[ARGV[at]] or 0) + 1
+    written[#written + 1] = 1
+  end
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[2])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('HINCRBY', KEYS[2], 'processed', 1)
-redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-return 1
+local processed = 0
+for status, n in pairs(counts) do
+  redis.call('HINCRBY', KEYS[1], status, n)
+  processed = processed + n
+end
+if processed > 0 then redis.call('HINCRBY', KEYS[1], 'processed', processed) end
+return written
 "#;
 
 // Returns nil when the key was free and is now reserved, else the stored value.
@@ -100,7 +144,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false en
 return redis.call('GET', KEYS[1])
 "#;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("valkey: {0}")]
 pub struct StoreError(#[from] fred::error::Error);
 
@@ -187,18 +231,49 @@ pub enum IdempotencyState {
 pub struct Store {
     client: Client,
     record_queued_many: Script,
-    start_attempt: Script,
     record_error: Script,
     release_attempt: Script,
-    finish: Script,
     idempotency_reserve: Script,
     ttl_ms: u64,
+    queued_records: GroupCommit<OwnedIdentity, ()>,
+    attempt_starts: GroupCommit<AttemptRequest, AttemptStart>,
+    outcomes: GroupCommit<OutcomeRequest, bool>,
+}
+
+/// [`RecordIdentity`] that can wait in a group-commit queue.
+struct OwnedIdentity {
+    id: String,
+    task_type: String,
+    created_at: String,
+}
+
+impl From<RecordIdentity<'_>> for OwnedIdentity {
+    fn from(who: RecordIdentity<'_>) -> Self {
+        Self {
+            id: who.id.to_string(),
+            task_type: who.task_type.to_string(),
+            created_at: who.created_at.to_string(),
+        }
+    }
+}
+
+struct AttemptRequest {
+    who: OwnedIdentity,
+    max_attempts: u32,
+}
+
+struct OutcomeRequest {
+    who: OwnedIdentity,
+    status: TaskStatus,
+    result: String,
+    error: String,
 }
 
 impl Store {
     /// Builds the client and starts connecting in the background. Commands wait for the
     /// connection (up to a timeout), and lost connections are re-established forever,
-    /// so a Valkey restart never needs a restart of ours.
+    /// so a Valkey restart never needs a restart of ours. Must be called within a
+    /// Tokio runtime: the group-commit writers are spawned on it.
     pub fn connect(settings: &ValkeySettings, ttl: Duration) -> Result<Self, StoreError> {
         let mut config = Config::from_url(settings.url.expose())?;
         // Keep trying when Valkey is down at start-up too, instead of giving up on
@@ -216,15 +291,37 @@ impl Store {
             .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
             .build()?;
         client.connect();
+        let ttl_ms = ttl.as_millis() as u64;
+        let record_queued_many = Script::from_lua(RECORD_QUEUED_MANY);
         Ok(Self {
+            queued_records: {
+                let (client, script) = (client.clone(), record_queued_many.clone());
+                GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |tasks| {
+                    let call = queued_call(&client, &script, ttl_ms, &tasks);
+                    async move {
+                        call.await?;
+                        Ok(vec![(); tasks.len()])
+                    }
+                })
+            },
+            attempt_starts: {
+                let (client, script) = (client.clone(), Script::from_lua(START_ATTEMPT_MANY));
+                GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
+                    start_attempts(client.clone(), script.clone(), ttl_ms, requests)
+                })
+            },
+            outcomes: {
+                let (client, script) = (client.clone(), Script::from_lua(FINISH_MANY));
+                GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
+                    write_outcomes(client.clone(), script.clone(), ttl_ms, requests)
+                })
+            },
             client,
-            record_queued_many: Script::from_lua(RECORD_QUEUED_MANY),
-            start_attempt: Script::from_lua(START_ATTEMPT),
+            record_queued_many,
             record_error: Script::from_lua(RECORD_ERROR),
             release_attempt: Script::from_lua(RELEASE_ATTEMPT),
-            finish: Script::from_lua(FINISH),
             idempotency_reserve: Script::from_lua(IDEMPOTENCY_RESERVE),
-            ttl_ms: ttl.as_millis() as u64,
+            ttl_ms,
         })
     }
 
@@ -238,34 +335,26 @@ impl Store {
     }
 
     /// The gateway's `queued` record, written after the PubAck. A worker that
-    /// already started the task wins: the record is then left alone.
+    /// already started the task wins: the record is then left alone. Concurrent
+    /// requests' records share script calls (see [`GroupCommit`]).
     pub async fn record_queued(&self, who: RecordIdentity<'_>) -> Result<(), StoreError> {
-        self.record_queued_many(&[who]).await.map(drop)
+        self.queued_records.submit(who.into()).await
     }
 
-    /// [`Store::record_queued`] for many tasks: one script call per
-    /// `RECORD_QUEUED_CHUNK` records instead of one per task, so a batch of 100 costs
-    /// Valkey and the gateway one round trip. Returns how many records were written.
+    /// [`Store::record_queued`] for many tasks: one script call per `BATCH_LIMIT`
+    /// records instead of one per task, so a batch of 100 costs Valkey and the
+    /// gateway one round trip. Returns how many records were written.
     pub async fn record_queued_many(
         &self,
         tasks: &[RecordIdentity<'_>],
     ) -> Result<u64, StoreError> {
-        let ttl = self.ttl_ms.to_string();
-        let calls = tasks.chunks(RECORD_QUEUED_CHUNK).map(|chunk| {
-            let keys: Vec<String> = chunk.iter().map(|who| task_key(who.id)).collect();
-            let mut args = Vec::with_capacity(1 + chunk.len() * 3);
-            args.push(ttl.clone());
-            for who in chunk {
-                args.push(who.id.to_string());
-                args.push(who.task_type.to_string());
-                args.push(who.created_at.to_string());
-            }
-            self.record_queued_many
-                .evalsha_with_reload::<i64, _, _>(&self.client, keys, args)
-        });
+        let tasks: Vec<OwnedIdentity> = tasks.iter().map(|who| (*who).into()).collect();
+        let calls = tasks
+            .chunks(BATCH_LIMIT)
+            .map(|chunk| queued_call(&self.client, &self.record_queued_many, self.ttl_ms, chunk));
         let mut written = 0;
         for result in futures::future::join_all(calls).await {
-            written += result? as u64;
+            written += result?;
         }
         Ok(written)
     }
@@ -277,37 +366,12 @@ impl Store {
         who: RecordIdentity<'_>,
         max_attempts: u32,
     ) -> Result<AttemptStart, StoreError> {
-        let reply: Vec<String> = self
-            .start_attempt
-            .evalsha_with_reload(
-                &self.client,
-                vec![task_key(who.id)],
-                vec![
-                    who.id.to_string(),
-                    who.task_type.to_string(),
-                    who.created_at.to_string(),
-                    now_rfc3339(),
-                    self.ttl_ms.to_string(),
-                    max_attempts.to_string(),
-                ],
-            )
-            .await?;
-        let attempt = reply.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
-        let last_error = reply.get(2).filter(|e| !e.is_empty()).cloned();
-        if reply.first().map(String::as_str) == Some("exhausted") {
-            return Ok(AttemptStart::Exhausted {
-                attempts: attempt,
-                last_error,
-            });
-        }
-        let status = reply
-            .first()
-            .and_then(|s| TaskStatus::parse(s))
-            .unwrap_or(TaskStatus::Running);
-        if status.is_terminal() {
-            return Ok(AttemptStart::AlreadyFinished(status));
-        }
-        Ok(AttemptStart::Started { attempt })
+        self.attempt_starts
+            .submit(AttemptRequest {
+                who: who.into(),
+                max_attempts,
+            })
+            .await
     }
 
     /// Remembers why an attempt failed, for the client and for the dead letter.
@@ -344,24 +408,14 @@ impl Store {
             FinalOutcome::Succeeded { result } => (*result, ""),
             FinalOutcome::Failed { error } | FinalOutcome::Dead { error } => ("", *error),
         };
-        let changed: i64 = self
-            .finish
-            .evalsha_with_reload(
-                &self.client,
-                vec![task_key(who.id), STATS_KEY.to_string()],
-                vec![
-                    outcome.status().as_str().to_string(),
-                    now_rfc3339(),
-                    self.ttl_ms.to_string(),
-                    result.to_string(),
-                    error.to_string(),
-                    who.id.to_string(),
-                    who.task_type.to_string(),
-                    who.created_at.to_string(),
-                ],
-            )
-            .await?;
-        Ok(changed == 1)
+        self.outcomes
+            .submit(OutcomeRequest {
+                who: who.into(),
+                status: outcome.status(),
+                result: result.to_string(),
+                error: error.to_string(),
+            })
+            .await
     }
 
     pub async fn get_task(&self, id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
@@ -460,6 +514,88 @@ impl Store {
         let _: i64 = self.client.del(idempotency_key(key)).await?;
         Ok(())
     }
+}
+
+/// One `RECORD_QUEUED_MANY` call for up to `BATCH_LIMIT` records.
+fn queued_call(
+    client: &Client,
+    script: &Script,
+    ttl_ms: u64,
+    tasks: &[OwnedIdentity],
+) -> impl Future<Output = Result<u64, StoreError>> + use<> {
+    let keys: Vec<String> = tasks.iter().map(|who| task_key(&who.id)).collect();
+    let mut args = Vec::with_capacity(1 + tasks.len() * 3);
+    args.push(ttl_ms.to_string());
+    for who in tasks {
+        args.push(who.id.clone());
+        args.push(who.task_type.clone());
+        args.push(who.created_at.clone());
+    }
+    let (client, script) = (client.clone(), script.clone());
+    async move {
+        let written: i64 = script.evalsha_with_reload(&client, keys, args).await?;
+        Ok(written.max(0) as u64)
+    }
+}
+
+async fn start_attempts(
+    client: Client,
+    script: Script,
+    ttl_ms: u64,
+    requests: Vec<AttemptRequest>,
+) -> Result<Vec<AttemptStart>, StoreError> {
+    let keys: Vec<String> = requests.iter().map(|r| task_key(&r.who.id)).collect();
+    let mut args = Vec::with_capacity(2 + requests.len() * 4);
+    args.push(now_rfc3339());
+    args.push(ttl_ms.to_string());
+    for request in requests {
+        args.push(request.who.id);
+        args.push(request.who.task_type);
+        args.push(request.who.created_at);
+        args.push(request.max_attempts.to_string());
+    }
+    let reply: Vec<String> = script.evalsha_with_reload(&client, keys, args).await?;
+    Ok(reply.chunks(3).map(parse_attempt_start).collect())
+}
+
+/// One task's part of the `START_ATTEMPT_MANY` reply: status, attempts, last error.
+fn parse_attempt_start(reply: &[String]) -> AttemptStart {
+    let attempt = reply.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
+    let last_error = reply.get(2).filter(|e| !e.is_empty()).cloned();
+    match reply.first().map(String::as_str) {
+        Some("exhausted") => AttemptStart::Exhausted {
+            attempts: attempt,
+            last_error,
+        },
+        status => match status.and_then(TaskStatus::parse) {
+            Some(status) if status.is_terminal() => AttemptStart::AlreadyFinished(status),
+            _ => AttemptStart::Started { attempt },
+        },
+    }
+}
+
+async fn write_outcomes(
+    client: Client,
+    script: Script,
+    ttl_ms: u64,
+    requests: Vec<OutcomeRequest>,
+) -> Result<Vec<bool>, StoreError> {
+    let mut keys = Vec::with_capacity(1 + requests.len());
+    keys.push(STATS_KEY.to_string());
+    keys.extend(requests.iter().map(|r| task_key(&r.who.id)));
+    let mut args = Vec::with_capacity(2 + requests.len() * 6);
+    args.push(now_rfc3339());
+    args.push(ttl_ms.to_string());
+    for request in requests {
+        args.push(request.status.as_str().to_string());
+        args.push(request.result);
+        args.push(request.error);
+        args.push(request.who.id);
+        args.push(request.who.task_type);
+        args.push(request.who.created_at);
+    }
+    let written: Vec<i64> = script.evalsha_with_reload(&client, keys, args).await?;
+    Ok(written.into_iter().rev().map(|w| w == 1).collect())
 }
 
 fn parse_idempotency_value(value: &str) -> IdempotencyState {

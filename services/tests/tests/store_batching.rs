@@ -1,0 +1,157 @@
+//! The store's per-task writes share script calls under load (group commit). Many
+//! concurrent callers, duplicates among them, must each get their own answer and
+//! leave exactly the records and counters that one call per task would.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use tasklane_core::store::{AttemptStart, Counters, FinalOutcome, RecordIdentity, Store};
+use tasklane_core::task::{TaskId, TaskStatus};
+use tasklane_testkit::Stack;
+
+const TASKS: usize = 300;
+/// Tasks whose attempt is started twice at the same moment (a redelivery racing the
+/// first delivery): both starts count.
+const RACED: usize = 20;
+
+struct Task {
+    id: String,
+    created_at: String,
+}
+
+impl Task {
+    fn who(&self) -> RecordIdentity<'_> {
+        RecordIdentity {
+            id: &self.id,
+            task_type: "echo",
+            created_at: &self.created_at,
+        }
+    }
+}
+
+fn outcome_of(index: usize) -> FinalOutcome<'static> {
+    match index % 3 {
+        0 => FinalOutcome::Succeeded {
+            result: r#"{"ok":true}"#,
+        },
+        1 => FinalOutcome::Failed { error: "bad input" },
+        _ => FinalOutcome::Dead {
+            error: "out of attempts",
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once() {
+    let stack = Stack::start();
+    let settings = stack.settings(&[]);
+    let store = Arc::new(Store::connect(&settings.valkey, settings.results.ttl).unwrap());
+    let tasks: Vec<Task> = (0..TASKS)
+        .map(|_| Task {
+            id: TaskId::new().to_string(),
+            created_at: tasklane_core::task::now_rfc3339(),
+        })
+        .collect();
+
+    // The last ten never get a `queued` record: a worker that writes first creates it.
+    let queued = join_all(
+        tasks[..TASKS - 10]
+            .iter()
+            .map(|task| store.record_queued(task.who())),
+    )
+    .await;
+    assert!(queued.iter().all(Result::is_ok));
+
+    let starts = join_all(
+        tasks
+            .iter()
+            .chain(&tasks[..RACED])
+            .map(|task| store.start_attempt(task.who(), 2)),
+    )
+    .await;
+    let mut started: Vec<u32> = starts
+        .into_iter()
+        .map(|start| match start.unwrap() {
+            AttemptStart::Started { attempt } => attempt,
+            other => panic!("expected a started attempt, got {other:?}"),
+        })
+        .collect();
+    started.sort_unstable();
+    assert_eq!(started.iter().filter(|&&a| a == 1).count(), TASKS);
+    assert_eq!(started.iter().filter(|&&a| a == 2).count(), RACED);
+
+    // Both allowed attempts of the raced tasks are used up.
+    for start in join_all(
+        tasks[..RACED]
+            .iter()
+            .map(|t| store.start_attempt(t.who(), 2)),
+    )
+    .await
+    {
+        assert_eq!(
+            start.unwrap(),
+            AttemptStart::Exhausted {
+                attempts: 2,
+                last_error: None
+            }
+        );
+    }
+
+    // Every outcome is written twice at once: exactly one of each pair changes anything.
+    let outcomes: Vec<FinalOutcome<'static>> = (0..TASKS).map(outcome_of).collect();
+    let writes = join_all(
+        tasks
+            .iter()
+            .zip(&outcomes)
+            .chain(tasks.iter().zip(&outcomes))
+            .map(|(task, outcome)| store.finish(task.who(), outcome)),
+    )
+    .await;
+    let (first, second) = writes.split_at(TASKS);
+    for (index, (a, b)) in first.iter().zip(second).enumerate() {
+        let (a, b) = (*a.as_ref().unwrap(), *b.as_ref().unwrap());
+        assert!(a ^ b, "task {index}: the outcome was written {a} / {b}");
+    }
+
+    let by_status = |status: TaskStatus| {
+        outcomes
+            .iter()
+            .filter(|outcome| outcome.status() == status)
+            .count() as u64
+    };
+    assert_eq!(
+        store.counters().await.unwrap(),
+        Counters {
+            processed: TASKS as u64,
+            succeeded: by_status(TaskStatus::Succeeded),
+            failed: by_status(TaskStatus::Failed),
+            dead: by_status(TaskStatus::Dead),
+        }
+    );
+
+    for (index, task) in tasks.iter().enumerate() {
+        let id: TaskId = task.id.parse().unwrap();
+        let record = store.get_task(&id).await.unwrap().expect("record exists");
+        assert_eq!(record.status, outcomes[index].status(), "task {index}");
+        assert_eq!(record.task_type, "echo");
+        assert_eq!(record.created_at, task.created_at);
+        let expected_attempts = if index < RACED { 2 } else { 1 };
+        assert_eq!(record.attempts, expected_attempts, "task {index}");
+        match outcomes[index] {
+            FinalOutcome::Succeeded { result } => {
+                assert_eq!(record.result.as_deref(), Some(result));
+                assert_eq!(record.error, None);
+            }
+            FinalOutcome::Failed { error } | FinalOutcome::Dead { error } => {
+                assert_eq!(record.error.as_deref(), Some(error));
+                assert_eq!(record.result, None);
+            }
+        }
+    }
+
+    // A finished task's late delivery finds its outcome, not a new attempt.
+    assert_eq!(
+        store.start_attempt(tasks[0].who(), 5).await.unwrap(),
+        AttemptStart::AlreadyFinished(TaskStatus::Succeeded)
+    );
+}
