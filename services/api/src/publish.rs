@@ -63,7 +63,7 @@ async fn publish(state: &AppState, task: &NewTask) -> Result<(), ApiError> {
         .publish(
             task.task_type.subject(),
             &id,
-            task.headers.clone(),
+            task.message_headers(),
             task.body.clone(),
         )
         .await

@@ -44,7 +44,9 @@ pub struct NewTask {
     pub task_type: TaskType,
     pub created_at: String,
     pub body: Bytes,
-    pub headers: HeaderMap,
+    /// The task's own span in the caller's trace.
+    pub traceparent: String,
+    pub request_id: Option<String>,
     pub idempotency: Option<IdempotencyKey>,
 }
 
@@ -164,18 +166,13 @@ impl TaskRequest {
             created_at: created_at.clone(),
         };
         let body = Bytes::from(serde_json::to_vec(&envelope).expect("envelope serializes"));
-        let mut message_headers = HeaderMap::new();
-        message_headers.insert(headers::TASK_ID, id.to_string().as_str());
-        message_headers.insert(headers::TRACEPARENT, trace.child().header_value().as_str());
-        if let Some(request_id) = request_id {
-            message_headers.insert(headers::REQUEST_ID, request_id);
-        }
         NewTask {
             id,
             task_type,
             created_at,
             body,
-            headers: message_headers,
+            traceparent: trace.child().header_value(),
+            request_id: request_id.map(str::to_string),
             idempotency,
         }
     }
@@ -183,6 +180,20 @@ impl TaskRequest {
 
 /// The request re-encoded with sorted object keys and no whitespace, so two requests
 /// that differ only in formatting count as the same body for idempotency.
+impl NewTask {
+    /// Headers of the task's message. Built when publishing rather than stored, so a
+    /// publish never copies a header map.
+    pub fn message_headers(&self) -> HeaderMap {
+        let mut message_headers = HeaderMap::new();
+        message_headers.insert(headers::TASK_ID, self.id.to_string().as_str());
+        message_headers.insert(headers::TRACEPARENT, self.traceparent.as_str());
+        if let Some(request_id) = &self.request_id {
+            message_headers.insert(headers::REQUEST_ID, request_id.as_str());
+        }
+        message_headers
+    }
+}
+
 pub fn canonical_json(raw: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(raw) {
         Ok(value) => {
