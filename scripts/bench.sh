@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks tasklane on this machine in one run and prints the table:
 #   raw JetStream publish and consume+ack ceilings, an axum no-op HTTP ceiling,
-#   gateway ingest (POST /task and POST /tasks x100), worker drain of a backlog,
-#   end to end with CPU time per task of every process, open-loop latency at fixed
-#   rates, and peak RSS of gateway and worker.
+#   gateway ingest (POST /task and POST /tasks x100), open-loop latency at fixed
+#   rates of the gateway alone, worker drain of the backlog (at the default
+#   concurrency and at a wider one), end to end with CPU time per task of every
+#   process, open-loop latency with the worker running, and peak RSS.
 # Everything runs on 127.0.0.1: nats-server, valkey-server, tasklane-api,
 # tasklane-worker and the load generator share the machine's cores, as the figures
 # in docs/benchmarks.md assume.
@@ -15,8 +16,8 @@
 #
 # Environment: BENCH_DURATION (default 5s), BENCH_JS_COUNT (default 200000),
 # BENCH_RATES (default "2000 5000 10000"), BENCH_WORKER_CONCURRENCY (default: the
-# product default), BENCH_KEEP_RESULTS (copy the raw JSON lines there),
-# CARGO_TARGET_DIR.
+# product default), BENCH_WIDE_CONCURRENCY (the second drain, default 256),
+# BENCH_KEEP_RESULTS (copy the raw JSON lines there), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -157,6 +158,7 @@ export TASKLANE_API__LISTEN="127.0.0.1:$api_port"
 export TASKLANE_WORKER__LISTEN="127.0.0.1:$worker_port"
 export TASKLANE_LOG__FORMAT=json
 export RUST_LOG=info
+wide_concurrency=${BENCH_WIDE_CONCURRENCY:-256}
 if [ -n "${BENCH_WORKER_CONCURRENCY:-}" ]; then
   export TASKLANE_WORKER__CONCURRENCY="$BENCH_WORKER_CONCURRENCY"
 fi
@@ -190,6 +192,11 @@ done
 echo "3 of 3 batch records found as queued" >&2
 echo '{"label":"batch_records","path":"/tasks","batch":3,"accepted_tasks":3,"statuses":{"202":1},"transport_errors":0}' >>"$results"
 
+for rate in $rates; do
+  phase "open loop at $rate/s, gateway alone (no worker yet)"
+  loadgen http --url "$api_url" --connections 64 --rate "$rate" --duration "$duration" --label "open_gateway_$rate"
+done
+
 phase "worker drain of the backlog"
 backlog=$(accepted_so_far)
 cpu_snapshot drain_cpu_before nats "$nats_pid" valkey "$valkey_pid"
@@ -205,13 +212,28 @@ loadgen http --url "$api_url" --connections 64 --duration "$duration" --wait-pro
 cpu_snapshot e2e_cpu_after api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
 
 for rate in $rates; do
-  phase "open loop at $rate/s"
-  loadgen http --url "$api_url" --connections 64 --rate "$rate" --duration "$duration" --label "open_$rate"
+  phase "open loop at $rate/s, worker draining alongside"
+  loadgen http --url "$api_url" --connections 64 --rate "$rate" --duration "$duration" --label "open_draining_$rate"
 done
 
 phase "waiting for every accepted task to finish"
 loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label final
 memory_snapshot memory api "$api_pid" worker "$worker_pid"
+
+# The default concurrency bounds tasks in flight, so the drain above is bounded by
+# per-task latency as much as by CPU; the same worker with more tasks in flight
+# shows what the protocol costs when batches fill.
+phase "worker drain at concurrency $wide_concurrency"
+kill -TERM "$worker_pid"
+wait "$worker_pid" 2>/dev/null || true
+loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label ingest_batch_refill
+cpu_snapshot drain_wide_cpu_before nats "$nats_pid" valkey "$valkey_pid"
+TASKLANE_WORKER__CONCURRENCY=$wide_concurrency "$bin/tasklane-worker" >"$work/worker-wide.log" 2>&1 &
+worker_pid=$!
+pids+=("$worker_pid")
+loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label drain_wide
+cpu_snapshot drain_wide_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$worker_pid"
+echo "{\"label\":\"drain_wide_settings\",\"concurrency\":$wide_concurrency}" >>"$results"
 curl -fsS "$api_url/stats" | python3 -c 'import json, sys
 print(json.dumps({"label": "stats", **json.load(sys.stdin)}))' >>"$results"
 
