@@ -249,10 +249,14 @@ impl Queue {
             .send_publish(subject, publish)
             .await
             .map_err(|e| QueueError::Publish(e.to_string()))?;
-        match tokio::time::timeout(self.publish_timeout, ack).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(QueueError::Publish(e.to_string())),
-            Err(_) => Err(QueueError::PublishTimeout(self.publish_timeout)),
+        // The PubAck wait is bounded by the context's ack timeout (`publish_timeout`);
+        // a second timer here would cost one more timer entry per task.
+        match ack.await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == jetstream::context::PublishErrorKind::TimedOut => {
+                Err(QueueError::PublishTimeout(self.publish_timeout))
+            }
+            Err(e) => Err(QueueError::Publish(e.to_string())),
         }
     }
 
