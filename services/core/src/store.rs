@@ -595,7 +595,7 @@ async fn write_outcomes(
         args.push(request.who.created_at);
     }
     let written: Vec<i64> = script.evalsha_with_reload(&client, keys, args).await?;
-    Ok(written.into_iter().rev().map(|w| w == 1).collect())
+    Ok(written.into_iter().map(|w| w == 1).collect())
 }
 
 fn parse_idempotency_value(value: &str) -> IdempotencyState {
