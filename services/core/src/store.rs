@@ -49,8 +49,10 @@ return written
 /// (which runs one script at a time) to well under a millisecond.
 const BATCH_LIMIT: usize = 100;
 /// Group-commit script calls of one kind outstanding at once. Writes that arrive while
-/// all are busy form the next batch.
-const WRITES_IN_FLIGHT: usize = 4;
+/// all are busy form the next batch. Two fill batches of ~9 tasks at the worker's
+/// default concurrency (~5 with four, ~2 with sixteen) without leaving a single slow
+/// call in front of every write.
+const WRITES_IN_FLIGHT: usize = 2;
 
 // KEYS: task keys. ARGV: now, ttl_ms, then id, type, created_at, max_attempts for each
 // key in order. Returns status, attempts and last error for each key, flattened.
