@@ -259,6 +259,16 @@ impl From<RecordIdentity<'_>> for OwnedIdentity {
     }
 }
 
+impl OwnedIdentity {
+    fn borrow(&self) -> RecordIdentity<'_> {
+        RecordIdentity {
+            id: &self.id,
+            task_type: &self.task_type,
+            created_at: &self.created_at,
+        }
+    }
+}
+
 struct AttemptRequest {
     who: OwnedIdentity,
     max_attempts: u32,
@@ -299,7 +309,8 @@ impl Store {
             queued_records: {
                 let (client, script) = (client.clone(), record_queued_many.clone());
                 GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |tasks| {
-                    let call = queued_call(&client, &script, ttl_ms, &tasks);
+                    let borrowed: Vec<_> = tasks.iter().map(OwnedIdentity::borrow).collect();
+                    let call = queued_call(&client, &script, ttl_ms, &borrowed);
                     async move {
                         call.await?;
                         Ok(vec![(); tasks.len()])
@@ -350,7 +361,6 @@ impl Store {
         &self,
         tasks: &[RecordIdentity<'_>],
     ) -> Result<u64, StoreError> {
-        let tasks: Vec<OwnedIdentity> = tasks.iter().map(|who| (*who).into()).collect();
         let calls = tasks
             .chunks(BATCH_LIMIT)
             .map(|chunk| queued_call(&self.client, &self.record_queued_many, self.ttl_ms, chunk));
@@ -523,15 +533,16 @@ fn queued_call(
     client: &Client,
     script: &Script,
     ttl_ms: u64,
-    tasks: &[OwnedIdentity],
+    tasks: &[RecordIdentity<'_>],
 ) -> impl Future<Output = Result<u64, StoreError>> + use<> {
-    let keys: Vec<String> = tasks.iter().map(|who| task_key(&who.id)).collect();
+    let mut keys = Vec::with_capacity(tasks.len());
     let mut args = Vec::with_capacity(1 + tasks.len() * 3);
     args.push(ttl_ms.to_string());
     for who in tasks {
-        args.push(who.id.clone());
-        args.push(who.task_type.clone());
-        args.push(who.created_at.clone());
+        keys.push(task_key(who.id));
+        args.push(who.id.to_string());
+        args.push(who.task_type.to_string());
+        args.push(who.created_at.to_string());
     }
     let (client, script) = (client.clone(), script.clone());
     async move {
