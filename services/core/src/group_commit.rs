@@ -1,9 +1,9 @@
 //! Group commit: writes of one kind from many concurrent callers leave as one Valkey
 //! script call per batch instead of one call each.
 //!
-//! Valkey spends most of a small script's cost on the call itself (parsing, script
-//! lookup, Lua entry, reply), and so does the client (a frame, a reply channel and a
-//! wake-up per command). Under load, dozens of deliveries want the same script at the
+//! Every call has a fixed cost in Valkey (parsing, script lookup, Lua entry, reply)
+//! and in the client (a frame, a reply channel and a wake-up per command), on top of
+//! the per-task work inside the script. Under load, dozens of deliveries want the same script at the
 //! same moment; sending them together divides that fixed cost among them. Nothing
 //! waits for a batch to fill: a write goes out as soon as a call slot is free, and
 //! only the writes that queued up while every slot was busy travel together. At low
@@ -148,29 +148,32 @@ mod tests {
 
     use super::*;
 
+    // The single-threaded test runtime makes the order exact: every submit is queued
+    // before the sender task first runs, and the first batch holds the only slot
+    // until the test opens the gate.
     #[tokio::test]
     async fn writes_queued_behind_a_busy_slot_travel_together_and_each_gets_its_answer() {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let (release, released) = tokio::sync::watch::channel(false);
-        let seen = batches.clone();
+        let writing = Arc::new(tokio::sync::Notify::new());
+        let (seen, started) = (batches.clone(), writing.clone());
         let group = GroupCommit::start(8, 1, move |requests: Vec<u32>| {
             seen.lock().unwrap().push(requests.clone());
+            started.notify_one();
             let mut released = released.clone();
             async move {
                 let _ = released.wait_for(|open| *open).await;
                 Ok(requests.into_iter().map(|r| r * 10).collect())
             }
         });
-        let calls: Vec<_> = (0..20u32)
-            .map(|r| {
-                let group = group.clone();
-                tokio::spawn(async move { group.submit(r).await.unwrap() })
-            })
-            .collect();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        release.send(true).unwrap();
-        for (r, call) in calls.into_iter().enumerate() {
-            assert_eq!(call.await.unwrap(), r as u32 * 10);
+        let submits = futures::future::join_all((0..20u32).map(|r| group.submit(r)));
+        let open_gate_once_writing = async {
+            writing.notified().await;
+            release.send(true).unwrap();
+        };
+        let (answers, ()) = tokio::join!(submits, open_gate_once_writing);
+        for (r, answer) in answers.into_iter().enumerate() {
+            assert_eq!(answer.unwrap(), r as u32 * 10);
         }
         let batches = batches.lock().unwrap();
         assert!(batches.iter().all(|b| b.len() <= 8), "{batches:?}");
@@ -181,6 +184,14 @@ mod tests {
         let mut all: Vec<u32> = batches.iter().flatten().copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..20).collect::<Vec<_>>());
+        assert_eq!(
+            *batches,
+            vec![
+                (0..8).collect::<Vec<_>>(),
+                (8..16).collect(),
+                (16..20).collect()
+            ]
+        );
     }
 
     #[tokio::test]
