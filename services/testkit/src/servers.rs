@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -83,17 +83,10 @@ impl NatsServer {
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-m", &self.monitor_port.to_string()]);
         let log = self.data.path().join("nats.log");
-        self.process = Some(ChildProcess::spawn("nats-server", command, &log));
-        let started = Instant::now();
-        while !http_ok(self.monitor_port, "/healthz?js-enabled-only=true") {
-            if started.elapsed() > START_TIMEOUT {
-                panic!(
-                    "nats-server did not become healthy; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let monitor_port = self.monitor_port;
+        self.process = Some(spawn_until_ready("nats-server", command, &log, || {
+            http_ok(monitor_port, "/healthz?js-enabled-only=true")
+        }));
     }
 
     /// Graceful stop (SIGTERM), as an orchestrator would do it.
@@ -163,17 +156,10 @@ impl ValkeyServer {
             .arg("--dir")
             .arg(self.data.path());
         let log = self.data.path().join("valkey.log");
-        self.process = Some(ChildProcess::spawn("valkey-server", command, &log));
-        let started = Instant::now();
-        while !valkey_ping(self.port) {
-            if started.elapsed() > START_TIMEOUT {
-                panic!(
-                    "valkey-server did not answer PING; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let port = self.port;
+        self.process = Some(spawn_until_ready("valkey-server", command, &log, || {
+            valkey_ping(port)
+        }));
     }
 
     pub fn stop(&mut self) {
@@ -205,6 +191,28 @@ impl ValkeyServer {
         let n = stream.read(&mut buf).unwrap_or(0);
         String::from_utf8_lossy(&buf[..n]).to_string()
     }
+}
+
+/// Starts `command` and polls `ready` until it holds; panics with the server's log
+/// if it does not within `START_TIMEOUT`.
+fn spawn_until_ready(
+    name: &str,
+    command: Command,
+    log: &Path,
+    ready: impl Fn() -> bool,
+) -> ChildProcess {
+    let process = ChildProcess::spawn(name, command, log);
+    let started = Instant::now();
+    while !ready() {
+        if started.elapsed() > START_TIMEOUT {
+            panic!(
+                "{name} did not become ready within {START_TIMEOUT:?}; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    process
 }
 
 fn valkey_ping(port: u16) -> bool {
