@@ -4,10 +4,10 @@
 #
 #   ci/deploy_local.sh ENV [--dry-run]        ENV = dev | prod (infra/environments/ENV)
 #
-# Steps: helm upgrade --install of the worker then the gateway (waiting, rolled back
-# by Helm when they do not become ready), kubectl rollout status, scripts/smoke.sh
-# against the deployed gateway, and a helm rollback of both releases when the smoke
-# test fails. Exits non-zero whenever the environment is not verified healthy.
+# Steps: helm dependency build and helm upgrade --install of the worker then the
+# gateway (waiting, rolled back by Helm when they do not become ready), kubectl
+# rollout status, scripts/smoke.sh against the deployed gateway, and a helm rollback
+# of both releases when the smoke test fails. Exits non-zero whenever the environment is not verified healthy.
 #
 # Environment:
 #   IMAGE_PREFIX    registry path, images are $IMAGE_PREFIX/tasklane-{api,worker}
@@ -127,6 +127,9 @@ for component in worker api; do
   digest_var=$(echo "$component" | tr '[:lower:]' '[:upper:]')_DIGEST
   mapfile -t extra < <(image_args "$component" "${!digest_var:-}")
   log "helm upgrade --install $release ($env_name)"
+  # Packs the shared library chart (infra/helm/tasklane-lib, a file:// path)
+  # into the chart's charts/; it needs no chart repository.
+  run helm dependency build "infra/helm/$component"
   run helm upgrade --install "$release" "infra/helm/$component" \
     --namespace "$namespace" --create-namespace \
     --values "$env_dir/$component.yaml" \

@@ -132,6 +132,8 @@ digest_w=sha256:$(printf '%064d' 2)
 plan=$(IMAGE_PREFIX=ghcr.io/tasklane IMAGE_TAG=0123abc API_DIGEST=$digest_a WORKER_DIGEST=$digest_w \
   TASKLANE_URL='' bash ci/deploy_local.sh prod --dry-run) || fail "deploy_local.sh prod --dry-run"
 for want in \
+  "helm dependency build infra/helm/worker" \
+  "helm dependency build infra/helm/api" \
   "helm upgrade --install tasklane-worker infra/helm/worker --namespace tasklane" \
   "helm upgrade --install tasklane-api infra/helm/api --namespace tasklane" \
   "--values infra/environments/prod/api.yaml" \
@@ -200,6 +202,9 @@ else
   ensure_helm
   export HELM_CACHE_HOME=$PWD/.tools/helm/cache HELM_CONFIG_HOME=$PWD/.tools/helm/config \
     HELM_DATA_HOME=$PWD/.tools/helm/data
+  for component in api worker; do
+    .tools/helm/helm dependency build "infra/helm/$component" >/dev/null
+  done
   for env_name in dev prod; do
     for component in api worker; do
       chart=infra/helm/$component

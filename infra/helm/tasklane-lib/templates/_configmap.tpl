@@ -1,0 +1,25 @@
+{{/*
+The non-secret configuration as TASKLANE_* variables. The keys both binaries
+read are here; a chart adds its own ("KEY: value" lines) through
+"tasklane.chartConfig".
+*/}}
+{{- define "tasklane.configmap" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  {{- include "tasklane.metadata" . | nindent 2 }}
+data:
+  TASKLANE_NATS__URL: {{ .Values.config.nats.url | quote }}
+  {{- if .Values.config.nats.tls.enabled }}
+  TASKLANE_NATS__TLS__CA_FILE: {{ printf "/etc/tasklane/nats-ca/%s" .Values.config.nats.tls.caKey | quote }}
+  {{- end }}
+  TASKLANE_STREAM__REPLICAS: {{ .Values.config.stream.replicas | quote }}
+  TASKLANE_STREAM__DUPLICATE_WINDOW: {{ .Values.config.stream.duplicateWindow | quote }}
+  TASKLANE_RESULTS__TTL: {{ .Values.config.results.ttl | quote }}
+  {{- include "tasklane.chartConfig" . | nindent 2 }}
+  TASKLANE_LOG__FORMAT: {{ .Values.config.log.format | quote }}
+  RUST_LOG: {{ .Values.config.log.level | quote }}
+  {{- range $name, $value := .Values.config.extraEnv }}
+  {{ $name }}: {{ $value | toString | quote }}
+  {{- end }}
+{{- end }}

@@ -1,0 +1,102 @@
+{{/*
+Default-deny for the chart's pods with the paths they need: Prometheus (and,
+when the chart lists networkPolicy.ingressNamespaces, clients and the tasklane
+`helm test` pods) in on the http port; NATS, Valkey and DNS out. A second
+policy lets the chart's `helm test` pod reach only the gateway and DNS.
+*/}}
+{{- define "tasklane.networkPolicies" -}}
+{{- if .Values.networkPolicy.enabled }}
+{{- $np := .Values.networkPolicy }}
+{{- $gateway := include "tasklane.gateway" . | fromYaml }}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  {{- include "tasklane.metadata" . | nindent 2 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "tasklane.selectorLabels" . | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+  ingress:
+    {{- if hasKey $np "ingressNamespaces" }}
+    # Client traffic through the ingress controller, and the charts' own tests.
+    - ports:
+        - port: http
+          protocol: TCP
+      from:
+        {{- range $np.ingressNamespaces }}
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: {{ . }}
+        {{- end }}
+        # `helm test` pods of the tasklane charts (api and worker).
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/part-of: tasklane
+              app.kubernetes.io/component: smoke-test
+    {{- end }}
+    # Prometheus scrapes /metrics on the same port.
+    - ports:
+        - port: http
+          protocol: TCP
+      from:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: {{ $np.monitoringNamespace }}
+  egress:
+    - ports:
+        - port: {{ $np.natsPort }}
+          protocol: TCP
+      to:
+        - podSelector:
+            matchLabels:
+              {{- toYaml $np.natsPodLabels | nindent 14 }}
+    - ports:
+        {{- range $np.valkeyPorts }}
+        - port: {{ . }}
+          protocol: TCP
+        {{- end }}
+      to:
+        - podSelector:
+            matchLabels:
+              {{- toYaml $np.valkeyPodLabels | nindent 14 }}
+    {{- include "tasklane.dnsEgress" . | nindent 4 }}
+---
+# The `helm test` pod may only reach the gateway (and DNS).
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "tasklane.fullname" . }}-test
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "tasklane.labels" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .Release.Name }}
+      app.kubernetes.io/component: smoke-test
+  policyTypes: [Ingress, Egress]
+  egress:
+    - ports:
+        - port: {{ $gateway.port }}
+          protocol: TCP
+      to:
+        - podSelector:
+            matchLabels:
+              {{- toYaml $gateway.podLabels | nindent 14 }}
+    {{- include "tasklane.dnsEgress" . | nindent 4 }}
+{{- end }}
+{{- end }}
+
+{{- define "tasklane.dnsEgress" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+  to:
+    - namespaceSelector: {}
+      podSelector:
+        matchLabels:
+          k8s-app: kube-dns
+{{- end }}
