@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static checks of tasklane's packaging: Dockerfiles, the api and worker Helm
+# Static checks of tasklane's packaging: the Dockerfile, the api and worker Helm
 # charts, the NATS/Valkey values for the upstream charts, the cluster
 # manifests and docker-compose.yml. Everything runs offline with real tools
 # pinned into .tools/; every check also proves it can fail.
@@ -45,11 +45,10 @@ rm -rf "$BUILD" && mkdir -p "$BUILD/bad"
 step "shellcheck"
 "$K8S/shellcheck" -S warning scripts/checks/20-k8s.sh scripts/render-upstream.sh
 
-step "hadolint: service Dockerfiles"
-"$K8S/hadolint" services/api/Dockerfile services/worker/Dockerfile
-grep -q '^USER 10001:10001$' services/api/Dockerfile && grep -q '^USER 10001:10001$' services/worker/Dockerfile \
-  || fail "images must run as numeric USER 10001"
-if grep -q '^HEALTHCHECK' services/api/Dockerfile services/worker/Dockerfile; then
+step "hadolint: the Dockerfile of both images"
+"$K8S/hadolint" Dockerfile
+grep -q '^USER 10001:10001$' Dockerfile || fail "images must run as numeric USER 10001"
+if grep -q '^HEALTHCHECK' Dockerfile; then
   fail "images must not declare HEALTHCHECK (probes do that)"
 fi
 
@@ -222,7 +221,7 @@ cp "$BUILD"/*.yaml infra/namespaces.yaml infra/network-policies.yaml "$BUILD/sca
 BC_SKIP_MAPPING=TRUE "$CHECKOV" --config-file scripts/checks/lib/checkov.yaml \
   -d "$BUILD/scan" --framework kubernetes
 BC_SKIP_MAPPING=TRUE "$CHECKOV" --config-file scripts/checks/lib/checkov.yaml \
-  -f services/api/Dockerfile -f services/worker/Dockerfile --framework dockerfile
+  -f Dockerfile --framework dockerfile
 # negative: the broken render's writable root filesystem must be flagged.
 mkdir -p "$BUILD/scan-bad" && cp "$BUILD/bad/worker-broken.yaml" "$BUILD/scan-bad/"
 if BC_SKIP_MAPPING=TRUE "$CHECKOV" --config-file scripts/checks/lib/checkov.yaml \
