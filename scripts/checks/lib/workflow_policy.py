@@ -4,7 +4,8 @@ actionlint and the workflow JSON schema prove a workflow runs; these rules prove
 is the pipeline we promise in ci/README.md: actions pinned by commit SHA,
 least-privilege permissions, OIDC instead of long-lived cloud keys, one deploy at a
 time per environment, production behind an approval and after dev, images scanned
-before they are pushed, and a reviewed, expiring scan ignore file.
+before they are pushed, deploys pinned to the pushed digests, and a reviewed,
+expiring scan ignore file.
 
     python3 workflow_policy.py WORKFLOW TRIVYIGNORE     check, exit 1 on violations
     python3 workflow_policy.py --self-test WORKFLOW TRIVYIGNORE
@@ -22,6 +23,8 @@ SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
 LONG_LIVED_KEYS = re.compile(r"secrets\.(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|"
                              r"AWS_SESSION_TOKEN|KUBECONFIG\w*)", re.I)
 MAX_IGNORE_DAYS = 90
+DIGEST_VARS = ("API_DIGEST", "WORKER_DIGEST")
+NEEDS_OUTPUT = re.compile(r"^\$\{\{\s*needs\.([\w-]+)\.outputs\.[\w-]+\s*\}\}$")
 
 
 def load(path):
@@ -38,6 +41,11 @@ def triggers(wf):
     if isinstance(on, list):
         return {k: None for k in on}
     return on or {}
+
+
+def needs_of(job):
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else needs
 
 
 def env_name(job):
@@ -101,6 +109,7 @@ def check_workflow(wf, text):
                 errors.append("job %s: a deploy must never be cancelled half-way" % name)
             elif env and env not in str(conc["group"]):
                 errors.append("job %s: concurrency group does not name environment %s" % (name, env))
+            errors += check_digests(name, job, jobs)
 
         for s in steps:
             if s.get("uses", "").startswith("aquasecurity/trivy-action@") and \
@@ -121,9 +130,7 @@ def check_workflow(wf, text):
     if not dev:
         errors.append("no deploy job in the `dev` environment")
     for p in prod:
-        needs = jobs[p].get("needs") or []
-        needs = [needs] if isinstance(needs, str) else needs
-        if not any(d in needs for d in dev):
+        if not any(d in needs_of(jobs[p]) for d in dev):
             errors.append("job %s: production deploy does not wait for dev" % p)
     groups = [str((j.get("concurrency") or {}).get("group")) for j in deploys.values()]
     if len(groups) != len(set(groups)):
@@ -151,6 +158,25 @@ def check_workflow(wf, text):
     upstream = jobs.get("upstream-charts") or {}
     if not any("scripts/render-upstream.sh" in (s.get("run") or "") for s in upstream.get("steps") or []):
         errors.append("job upstream-charts does not run scripts/render-upstream.sh")
+    return errors
+
+
+def check_digests(name, job, jobs):
+    """A deploy runs the bytes that were scanned: each image digest comes from the
+    outputs of a job it waits for. A matrix job has one set of outputs for all its
+    legs (the last leg to finish wins), so it cannot be that job."""
+    errors = []
+    env = {}
+    for s in job.get("steps") or []:
+        if "ci/deploy_local.sh" in (s.get("run") or ""):
+            env = s.get("env") or {}
+    for var in DIGEST_VARS:
+        m = NEEDS_OUTPUT.match(str(env.get(var, "")))
+        if not m or m.group(1) not in needs_of(job):
+            errors.append("job %s: %s is not an output of a job it needs" % (name, var))
+        elif (jobs.get(m.group(1)) or {}).get("strategy", {}).get("matrix"):
+            errors.append("job %s: %s comes from matrix job %s, whose outputs hold one leg's value"
+                          % (name, var, m.group(1)))
     return errors
 
 
@@ -203,36 +229,56 @@ def self_test(wf, text, ignore):
                 if s.get("uses", "").startswith("aquasecurity/") and "format" not in s.get("with", {}):
                     s["with"]["exit-code"] = "0"
 
+    def deploy_env(w, env):
+        job = deploy_job(w, env)
+        return next(s for s in job["steps"] if "ci/deploy_local.sh" in (s.get("run") or ""))["env"]
+
+    def digest_from_matrix(w):
+        deploy_env(w, "dev")["API_DIGEST"] = "${{ needs.images.outputs.api-digest }}"
+        deploy_job(w, "dev")["needs"] = ["images", "image-digests"]
+
     def push_first(w):
         job = first_job_with(w, lambda j: any("build-push" in s.get("uses", "") for s in j["steps"]))
         push = [s for s in job["steps"] if (s.get("with") or {}).get("push") is True][0]
         job["steps"].remove(push)
         job["steps"].insert(1, push)
 
+    # name: (workflow, text, what the rejection must say)
     cases = {
-        "unpinned action": (mutate(unpin), text),
-        "no top-level permissions": (mutate(lambda w: w.pop("permissions")), text),
-        "job without permissions": (mutate(lambda w: first_job_with(w, lambda j: True).pop("permissions")), text),
-        "write-all job": (mutate(lambda w: deploy_job(w, "dev").__setitem__("permissions", "write-all")), text),
-        "OIDC without id-token": (mutate(lambda w: deploy_job(w, "dev")["permissions"].pop("id-token")), text),
-        "deploy without concurrency": (mutate(lambda w: deploy_job(w, "dev").pop("concurrency")), text),
+        "unpinned action": (mutate(unpin), text, "not pinned to a full commit SHA"),
+        "no top-level permissions": (mutate(lambda w: w.pop("permissions")), text, "no top-level permissions"),
+        "job without permissions": (mutate(lambda w: first_job_with(w, lambda j: True).pop("permissions")), text,
+                                    "no permissions block"),
+        "write-all job": (mutate(lambda w: deploy_job(w, "dev").__setitem__("permissions", "write-all")), text,
+                          "not least privilege"),
+        "OIDC without id-token": (mutate(lambda w: deploy_job(w, "dev")["permissions"].pop("id-token")), text,
+                                  "without id-token: write"),
+        "deploy without concurrency": (mutate(lambda w: deploy_job(w, "dev").pop("concurrency")), text,
+                                       "deploy without a concurrency group"),
         "cancellable deploy": (mutate(lambda w: deploy_job(w, "production")["concurrency"]
-                                      .__setitem__("cancel-in-progress", True)), text),
-        "prod not after dev": (mutate(lambda w: deploy_job(w, "production").__setitem__("needs", ["images"])), text),
-        "no production approval": (mutate(lambda w: deploy_job(w, "production").pop("environment")), text),
-        "scan does not fail": (mutate(mk_scan_soft), text),
-        "push before scan": (mutate(push_first), text),
-        "long-lived AWS key": (wf, text + "\n# ${{ secrets.AWS_SECRET_ACCESS_KEY }}\n"),
-        "pull_request_target": (mutate(lambda w: triggers(w).__setitem__("pull_request_target", None)), text),
+                                      .__setitem__("cancel-in-progress", True)), text, "never be cancelled"),
+        "prod not after dev": (mutate(lambda w: deploy_job(w, "production").__setitem__("needs", ["image-digests"])),
+                               text, "does not wait for dev"),
+        "no production approval": (mutate(lambda w: deploy_job(w, "production").pop("environment")), text,
+                                   "deploys without a GitHub environment"),
+        "scan does not fail": (mutate(mk_scan_soft), text, "must fail (exit-code 1)"),
+        "push before scan": (mutate(push_first), text, "pushes an image before any scan"),
+        "deploy without a digest": (mutate(lambda w: deploy_env(w, "production").pop("WORKER_DIGEST")), text,
+                                    "WORKER_DIGEST is not an output of a job it needs"),
+        "digest from a matrix job": (mutate(digest_from_matrix), text, "comes from matrix job images"),
+        "long-lived AWS key": (wf, text + "\n# ${{ secrets.AWS_SECRET_ACCESS_KEY }}\n", "long-lived credential"),
+        "pull_request_target": (mutate(lambda w: triggers(w).__setitem__("pull_request_target", None)), text,
+                                "pull_request_target"),
         "upstream charts not rendered": (mutate(lambda w: w["jobs"]["upstream-charts"]["steps"].__setitem__(
             slice(None), [s for s in w["jobs"]["upstream-charts"]["steps"]
-                          if "render-upstream" not in (s.get("run") or "")])), text),
+                          if "render-upstream" not in (s.get("run") or "")])), text,
+            "does not run scripts/render-upstream.sh"),
     }
     failures = 0
-    for name, (w, t) in cases.items():
-        errs = check_workflow(w, t)
-        print("  %-28s %s" % (name, "rejected: " + errs[0] if errs else "NOT REJECTED"))
-        failures += not errs
+    for name, (w, t, expect) in cases.items():
+        hits = [e for e in check_workflow(w, t) if expect in e]
+        print("  %-28s %s" % (name, "rejected: " + hits[0] if hits else "NOT REJECTED for: " + expect))
+        failures += not hits
     today = datetime.date(2026, 1, 1)
     bad_ignores = {
         "ignore without statement": {"vulnerabilities": [{"id": "CVE-2025-1", "expired_at": today}]},
@@ -251,7 +297,7 @@ def self_test(wf, text, ignore):
     if check_ignorefile(good, today):
         print("  a valid ignore entry was rejected: %s" % check_ignorefile(good, today))
         failures += 1
-    return failures
+    return len(cases) + len(bad_ignores) + 1, failures
 
 
 def main(argv):
@@ -261,8 +307,8 @@ def main(argv):
     wf, text = load(argv[0])
     ignore, _ = load(argv[1])
     if self_testing:
-        failures = self_test(wf, text, ignore)
-        print("%d passed, %d failed" % (14 + 4 - failures, failures))
+        cases, failures = self_test(wf, text, ignore)
+        print("%d passed, %d failed" % (cases - failures, failures))
         return 1 if failures else 0
     errors = check_workflow(wf, text) + ["%s: %s" % (argv[1], e) for e in check_ignorefile(ignore)]
     for e in errors:
