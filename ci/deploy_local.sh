@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 
 usage() { echo "usage: $0 dev|prod [--dry-run]" >&2; exit 2; }
 die() { printf 'deploy: %s\n' "$*" >&2; exit 1; }
-log() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s\n' "$*"; }
 
 [ $# -ge 1 ] || usage
 env_name=$1
@@ -106,7 +106,7 @@ for release in "${releases[@]}"; do
 done
 
 rollback_all() {
-  log "rolling back after a failed verification"
+  step "rolling back after a failed verification"
   local release status=0
   for release in "${releases[@]}"; do
     if [ "${before[$release]}" -gt 0 ]; then
@@ -126,7 +126,7 @@ for component in worker api; do
   release=tasklane-$component
   digest_var=$(echo "$component" | tr '[:lower:]' '[:upper:]')_DIGEST
   mapfile -t extra < <(image_args "$component" "${!digest_var:-}")
-  log "helm upgrade --install $release ($env_name)"
+  step "helm upgrade --install $release ($env_name)"
   # Packs the shared library chart (infra/helm/tasklane-lib, a file:// path)
   # into the chart's charts/; it needs no chart repository.
   run helm dependency build "infra/helm/$component"
@@ -135,11 +135,11 @@ for component in worker api; do
     --values "$env_dir/$component.yaml" \
     "${extra[@]}" \
     "$wait_flag" "$rollback_flag" --timeout "$helm_timeout" --history-max 10
-  log "kubectl rollout status deployment/$release"
+  step "kubectl rollout status deployment/$release"
   run kubectl rollout status "deployment/$release" --namespace "$namespace" --timeout "$helm_timeout"
 done
 
-log "smoke test"
+step "smoke test"
 port_forward_pid=""
 cleanup() { [ -z "$port_forward_pid" ] || kill "$port_forward_pid" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -162,4 +162,4 @@ if ! run env TASKLANE_URL="$url" bash scripts/smoke.sh; then
   rollback_all || die "smoke test failed AND the rollback failed: page the on-call"
   die "smoke test failed against $url; both releases were rolled back"
 fi
-log "$env_name deployed and verified"
+step "$env_name deployed and verified"

@@ -19,11 +19,11 @@ timeout_s=${SMOKE_TIMEOUT_SECONDS:-60}
 interval_s=${SMOKE_POLL_INTERVAL_SECONDS:-0.5}
 http_timeout_s=${SMOKE_HTTP_TIMEOUT_SECONDS:-10}
 
-fail() { printf 'smoke: FAIL: %s\n' "$*" >&2; exit 1; }
+die() { printf 'smoke: FAIL: %s\n' "$*" >&2; exit 1; }
 info() { printf 'smoke: %s\n' "$*"; }
 
 for tool in curl python3; do
-  command -v "$tool" >/dev/null 2>&1 || fail "$tool is required but not on PATH"
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is required but not on PATH"
 done
 
 body_file=$(mktemp)
@@ -68,33 +68,33 @@ body_excerpt() { head -c 300 "$body_file"; }
 info "gateway $base_url"
 
 status=$(request GET /readyz)
-[ "$status" = 200 ] || fail "GET /readyz $(said "$status"), want 200 (not ready): $(body_excerpt)"
-ready=$(json 'd.get("status")') || fail "GET /readyz body is not JSON: $(body_excerpt)"
-[ "$ready" = ready ] || fail "GET /readyz status is '$ready', want 'ready'"
+[ "$status" = 200 ] || die "GET /readyz $(said "$status"), want 200 (not ready): $(body_excerpt)"
+ready=$(json 'd.get("status")') || die "GET /readyz body is not JSON: $(body_excerpt)"
+[ "$ready" = ready ] || die "GET /readyz status is '$ready', want 'ready'"
 info "ready"
 
 # A unique marker proves the result is this task's payload, not a cached one.
 marker="smoke-$(date +%s)-$$-$RANDOM"
 payload="{\"smoke\":\"$marker\",\"n\":42,\"nested\":{\"ok\":true,\"list\":[1,2,3]}}"
 status=$(request POST /task "{\"type\":\"echo\",\"payload\":$payload}")
-[ "$status" = 202 ] || fail "POST /task $(said "$status"), want 202: $(body_excerpt)"
-task_id=$(json 'd["id"]') || fail "POST /task body has no id: $(body_excerpt)"
-[ -n "$task_id" ] || fail "POST /task returned an empty id"
+[ "$status" = 202 ] || die "POST /task $(said "$status"), want 202: $(body_excerpt)"
+task_id=$(json 'd["id"]') || die "POST /task body has no id: $(body_excerpt)"
+[ -n "$task_id" ] || die "POST /task returned an empty id"
 info "task $task_id queued"
 
 deadline=$(( $(date +%s) + timeout_s ))
 task_status=""
 while :; do
   status=$(request GET "/task/$task_id")
-  [ "$status" = 200 ] || fail "GET /task/$task_id $(said "$status"), want 200: $(body_excerpt)"
-  task_status=$(json 'd["status"]') || fail "GET /task/$task_id body has no status: $(body_excerpt)"
+  [ "$status" = 200 ] || die "GET /task/$task_id $(said "$status"), want 200: $(body_excerpt)"
+  task_status=$(json 'd["status"]') || die "GET /task/$task_id body has no status: $(body_excerpt)"
   case "$task_status" in
     succeeded) break ;;
-    failed | dead) fail "task $task_id ended as '$task_status': $(body_excerpt)" ;;
+    failed | dead) die "task $task_id ended as '$task_status': $(body_excerpt)" ;;
     queued | running) ;;
-    *) fail "task $task_id has unknown status '$task_status'" ;;
+    *) die "task $task_id has unknown status '$task_status'" ;;
   esac
-  [ "$(date +%s)" -lt "$deadline" ] || fail "task $task_id still '$task_status' after ${timeout_s}s"
+  [ "$(date +%s)" -lt "$deadline" ] || die "task $task_id still '$task_status' after ${timeout_s}s"
   sleep "$interval_s"
 done
 info "task $task_id succeeded"
@@ -102,22 +102,22 @@ info "task $task_id succeeded"
 same=$(python3 -c '
 import json, sys
 print(json.load(open(sys.argv[1])).get("result") == json.loads(sys.argv[2]))
-' "$body_file" "$payload") || fail "cannot compare the result: $(body_excerpt)"
-[ "$same" = True ] || fail "task $task_id result differs from its payload: $(body_excerpt)"
+' "$body_file" "$payload") || die "cannot compare the result: $(body_excerpt)"
+[ "$same" = True ] || die "task $task_id result differs from its payload: $(body_excerpt)"
 info "result equals payload"
 
 status=$(request GET /stats)
-[ "$status" = 200 ] || fail "GET /stats $(said "$status"), want 200: $(body_excerpt)"
+[ "$status" = 200 ] || die "GET /stats $(said "$status"), want 200: $(body_excerpt)"
 missing=$(json '" ".join(
   [k for k in ("valkey_keys_count", "queue_backlog_length", "worker_processed_count",
                "worker_succeeded_count", "worker_failed_count", "dead_letter_count")
    if type(d.get(k)) is not int]
   + ["queue." + k for k in ("pending", "in_flight", "redelivered", "consumers")
      if type((d.get("queue") or {}).get(k)) is not int])') \
-  || fail "GET /stats body is not JSON: $(body_excerpt)"
-[ -z "$missing" ] || fail "GET /stats lacks integer fields: $missing"
+  || die "GET /stats body is not JSON: $(body_excerpt)"
+[ -z "$missing" ] || die "GET /stats lacks integer fields: $missing"
 processed=$(json 'd["worker_processed_count"]')
-[ "$processed" -ge 1 ] || fail "GET /stats worker_processed_count is $processed after a task succeeded"
+[ "$processed" -ge 1 ] || die "GET /stats worker_processed_count is $processed after a task succeeded"
 info "stats ok (worker_processed_count=$processed)"
 
 info "PASS"

