@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Renders the upstream NATS and Valkey charts, at the versions pinned in
-# infra/helm/{queue,valkey}/upstream.yaml, with tasklane's values. Needs
+# infra/helm/{nats,valkey}/upstream.yaml, with tasklane's values. Needs
 # network access to the chart repositories, so the CI pipeline runs it
 # (scripts/checks/20-k8s.sh checks the same values offline against a schema).
 #
@@ -15,7 +15,7 @@ mkdir -p "$out"
 
 field() { sed -n "s/^$1: *//p" "$2"; }
 
-for component in queue valkey; do
+for component in nats valkey; do
   pin=infra/helm/$component/upstream.yaml
   repo=$(field repository "$pin")
   chart=$(field chart "$pin")

@@ -149,7 +149,7 @@ bad_values worker "maxUnavailable must not exceed" --set autoscaling.mode=none -
 bad_values api "maxBatch" --set config.api.maxBatch=20000
 
 step "upstream chart values (nats, valkey) against their schemas, offline"
-for c in queue valkey; do
+for c in nats valkey; do
   "$CHECK_TOOLS/check-jsonschema" --schemafile "infra/helm/$c/values.schema.json" "infra/helm/$c/values.yaml" \
     || fail "$c values"
 done
@@ -157,13 +157,13 @@ done
 "$PY" - "$BUILD/bad" <<'PY'
 import re, sys, pathlib
 out = pathlib.Path(sys.argv[1])
-q = pathlib.Path("infra/helm/queue/values.yaml").read_text()
-(out / "queue-literal-password.yaml").write_text(q.replace("<< $TASKLANE_API_PASSWORD >>", "hunter2", 1))
-(out / "queue-one-node.yaml").write_text(re.sub(r"replicas: 3", "replicas: 1", q, count=1))
+q = pathlib.Path("infra/helm/nats/values.yaml").read_text()
+(out / "nats-literal-password.yaml").write_text(q.replace("<< $TASKLANE_API_PASSWORD >>", "hunter2", 1))
+(out / "nats-one-node.yaml").write_text(re.sub(r"replicas: 3", "replicas: 1", q, count=1))
 v = pathlib.Path("infra/helm/valkey/values.yaml").read_text()
 (out / "valkey-no-aof.yaml").write_text(v.replace("appendonly yes", "appendonly no"))
 PY
-for bad in queue-literal-password:queue queue-one-node:queue valkey-no-aof:valkey; do
+for bad in nats-literal-password:nats nats-one-node:nats valkey-no-aof:valkey; do
   rejects "${bad%%:*}" "$CHECK_TOOLS/check-jsonschema" \
     --schemafile "infra/helm/${bad#*:}/values.schema.json" "$BUILD/bad/${bad%%:*}.yaml"
 done

@@ -4,7 +4,7 @@
 # yamllint, the smoke script against a stand-in gateway (its failure paths
 # included), the deploy script's plan, the GitOps promotion script, and the
 # per-environment values rendered through the real charts. Each of our own
-# checkers and scripts (workflow_policy.py, smoke.sh, deploy_local.sh,
+# checkers and scripts (workflow_policy.py, smoke.sh, deploy.sh,
 # set-image.sh) is also fed bad input and must reject it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -94,11 +94,11 @@ for mode in not-ready reject dead stuck wrong-result stats-missing unreachable; 
   smoke_case "$mode" fail
 done
 
-step "ci/deploy_local.sh plan (dry run)"
+step "ci/deploy.sh plan (dry run)"
 digest_a=sha256:$(printf '%064d' 1)
 digest_w=sha256:$(printf '%064d' 2)
 plan=$(IMAGE_PREFIX=ghcr.io/tasklane IMAGE_TAG=0123abc API_DIGEST=$digest_a WORKER_DIGEST=$digest_w \
-  TASKLANE_URL='' bash ci/deploy_local.sh prod --dry-run) || fail "deploy_local.sh prod --dry-run"
+  TASKLANE_URL='' bash ci/deploy.sh prod --dry-run) || fail "deploy.sh prod --dry-run"
 for want in \
   "helm dependency build infra/helm/worker" \
   "helm dependency build infra/helm/api" \
@@ -115,11 +115,11 @@ for want in \
   grep -qF -- "$want" <<<"$plan" || fail "deploy plan lacks: $want"
 done
 echo "deploy plan has the dependency builds, upgrades, rollback flag, digests, rollout status and smoke test"
-rejects "prod without image digests" bash ci/deploy_local.sh prod --dry-run
+rejects "prod without image digests" bash ci/deploy.sh prod --dry-run
 says "API_DIGEST is required for prod"
-rejects "a malformed digest" env API_DIGEST=sha256:nothex bash ci/deploy_local.sh dev --dry-run
+rejects "a malformed digest" env API_DIGEST=sha256:nothex bash ci/deploy.sh dev --dry-run
 says "API_DIGEST='sha256:nothex' is not a sha256:<64 hex> digest"
-rejects "an unknown environment" bash ci/deploy_local.sh staging --dry-run
+rejects "an unknown environment" bash ci/deploy.sh staging --dry-run
 says "unknown environment 'staging'"
 
 step "ci/set-image.sh (GitOps promotion) on a copy"

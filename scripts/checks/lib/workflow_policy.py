@@ -98,7 +98,7 @@ def check_workflow(wf, text):
                 errors.append("job %s: cloud login must assume a role through OIDC" % name)
 
         env = env_name(job)
-        runs_deploy = any("ci/deploy_local.sh" in (s.get("run") or "") for s in steps)
+        runs_deploy = any("ci/deploy.sh" in (s.get("run") or "") for s in steps)
         if runs_deploy:
             if not env:
                 errors.append("job %s: deploys without a GitHub environment" % name)
@@ -122,7 +122,7 @@ def check_workflow(wf, text):
                     errors.append("job %s: image scan without the reviewed ignore file" % name)
 
     deploys = {n: j for n, j in jobs.items()
-               if any("ci/deploy_local.sh" in (s.get("run") or "") for s in j.get("steps") or [])}
+               if any("ci/deploy.sh" in (s.get("run") or "") for s in j.get("steps") or [])}
     prod = [n for n, j in deploys.items() if env_name(j) == "production"]
     dev = [n for n, j in deploys.items() if env_name(j) == "dev"]
     if not prod:
@@ -168,7 +168,7 @@ def check_digests(name, job, jobs):
     errors = []
     env = {}
     for s in job.get("steps") or []:
-        if "ci/deploy_local.sh" in (s.get("run") or ""):
+        if "ci/deploy.sh" in (s.get("run") or ""):
             env = s.get("env") or {}
     for var in DIGEST_VARS:
         m = NEEDS_OUTPUT.match(str(env.get(var, "")))
@@ -231,7 +231,7 @@ def self_test(wf, text, ignore):
 
     def deploy_env(w, env):
         job = deploy_job(w, env)
-        return next(s for s in job["steps"] if "ci/deploy_local.sh" in (s.get("run") or ""))["env"]
+        return next(s for s in job["steps"] if "ci/deploy.sh" in (s.get("run") or ""))["env"]
 
     def digest_from_matrix(w):
         deploy_env(w, "dev")["API_DIGEST"] = "${{ needs.images.outputs.api-digest }}"

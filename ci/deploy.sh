@@ -2,7 +2,7 @@
 # Push-based deploy of tasklane to one environment, against whatever cluster the
 # current kubeconfig points at: the pipeline's deploy jobs run exactly this.
 #
-#   ci/deploy_local.sh ENV [--dry-run]        ENV = dev | prod (infra/environments/ENV)
+#   ci/deploy.sh ENV [--dry-run]     ENV = dev | prod (infra/environments/ENV)
 #
 # Steps: helm dependency build and helm upgrade --install of the worker then the
 # gateway (waiting, rolled back by Helm when they do not become ready), kubectl
