@@ -3,9 +3,9 @@
 use tasklane_core::Settings;
 use tasklane_core::queue::Queue;
 use tasklane_core::store::Store;
+use tasklane_tasks::Registry;
 use tokio_util::sync::CancellationToken;
 
-use crate::handler::Registry;
 use crate::metrics::WorkerMetrics;
 
 pub struct WorkerContext {

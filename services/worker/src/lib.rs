@@ -4,14 +4,12 @@
 pub mod consumer;
 pub mod context;
 pub mod dead_letter;
-pub mod handler;
 pub mod metrics;
 pub mod process;
 pub mod progress;
 pub mod retry;
 pub mod server;
 pub mod startup;
-pub mod tasks;
 
-pub use handler::Registry;
 pub use startup::Worker;
+pub use tasklane_tasks::Registry;

@@ -13,11 +13,11 @@ use futures::FutureExt;
 use tasklane_core::store::{AttemptStart, FinalOutcome, RecordIdentity, StoreError};
 use tasklane_core::task::{TaskEnvelope, headers, now_millis};
 use tasklane_core::trace_context::TraceParent;
+use tasklane_tasks::{HandlerError, TaskInput};
 use tracing::Instrument;
 
 use crate::context::WorkerContext;
 use crate::dead_letter;
-use crate::handler::{HandlerError, TaskInput};
 use crate::progress;
 use crate::retry;
 

@@ -10,12 +10,12 @@ use anyhow::Context;
 use tasklane_core::Settings;
 use tasklane_core::queue::{self, Queue};
 use tasklane_core::store::Store;
+use tasklane_tasks::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
 use crate::context::WorkerContext;
-use crate::handler::Registry;
 use crate::metrics::WorkerMetrics;
 use crate::server::{self, ServerState};
 
