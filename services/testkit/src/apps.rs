@@ -8,6 +8,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use async_nats::jetstream::message::StreamMessage;
 use tasklane_core::Settings;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -96,9 +97,29 @@ impl Stack {
 
     /// Messages in the work stream: tasks published and not yet acknowledged.
     pub async fn work_stream_messages(&self) -> u64 {
+        let name = self.settings(&[]).stream.name;
         let js = async_nats::jetstream::new(self.nats_client().await);
-        let mut stream = js.get_stream("TASKS").await.expect("work stream exists");
+        let mut stream = js.get_stream(&name).await.expect("work stream exists");
         stream.info().await.expect("stream info").state.messages
+    }
+
+    /// Every message in the dead-letter stream, oldest first.
+    pub async fn dead_letters(&self) -> Vec<StreamMessage> {
+        let name = self.settings(&[]).stream.dead_letter_name();
+        let js = async_nats::jetstream::new(self.nats_client().await);
+        let mut stream = js.get_stream(&name).await.expect("DLQ stream exists");
+        let state = stream.info().await.expect("stream info").state.clone();
+        let mut letters = Vec::new();
+        if state.messages == 0 {
+            return letters;
+        }
+        for sequence in state.first_sequence..=state.last_sequence {
+            // Sequences of deleted messages are gaps, not errors.
+            if let Ok(message) = stream.get_raw_message(sequence).await {
+                letters.push(message);
+            }
+        }
+        letters
     }
 }
 
