@@ -7,7 +7,7 @@ pub mod client;
 pub mod process;
 pub mod servers;
 
-pub use apps::{AppHandle, ProcessApp, Stack};
+pub use apps::{App, AppHandle, ProcessApp, Stack};
 pub use client::ApiClient;
 pub use servers::{NatsServer, ValkeyServer};
 
