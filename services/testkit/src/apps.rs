@@ -15,9 +15,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ApiClient;
+use crate::host::{free_port, workspace_root};
 use crate::process::ChildProcess;
 use crate::servers::{NatsServer, ValkeyServer};
-use crate::{eventually, free_port, workspace_root};
+use crate::wait::eventually;
 
 /// Timings that keep tests quick while exercising the same code paths.
 const TEST_DEFAULTS: &[(&str, &str)] = &[

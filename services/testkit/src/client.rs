@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::eventually;
+use crate::wait::eventually;
 
 #[derive(Clone)]
 pub struct ApiClient {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::host::{free_port, workspace_root};
 use crate::process::ChildProcess;
-use crate::{free_port, workspace_root};
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
