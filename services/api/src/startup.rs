@@ -9,7 +9,6 @@ use anyhow::Context;
 use tasklane_core::Settings;
 use tasklane_core::queue::{self, Queue};
 use tasklane_core::store::Store;
-use tasklane_core::task::BUILT_IN_TASK_TYPES;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +35,11 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.api.listen))?;
         let state = AppState::new(Inner {
-            known_types: BUILT_IN_TASK_TYPES.iter().map(|t| t.to_string()).collect(),
+            known_types: tasklane_tasks::Registry::built_in()
+                .names()
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
             settings,
             queue,
             store,

@@ -12,9 +12,6 @@ use uuid::Uuid;
 pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 /// Highest `timeout_ms` a task may ask for (one hour).
 pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
-/// Types every worker runs. The worker's registry is checked against this list in
-/// its tests, so the gateway never accepts a type no worker can run.
-pub const BUILT_IN_TASK_TYPES: &[&str] = &["echo", "sleep", "sha256", "fail"];
 /// Subject prefix of the work stream: a task of type `t` is published to `tasks.t`.
 pub const TASK_SUBJECT_PREFIX: &str = "tasks";
 /// Subject prefix of the dead-letter stream.

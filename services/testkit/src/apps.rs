@@ -8,15 +8,17 @@ use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use async_nats::jetstream::message::StreamMessage;
 use tasklane_core::Settings;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ApiClient;
+use crate::host::{free_port, workspace_root};
 use crate::process::ChildProcess;
 use crate::servers::{NatsServer, ValkeyServer};
-use crate::{eventually, free_port, workspace_root};
+use crate::wait::eventually;
 
 /// Timings that keep tests quick while exercising the same code paths.
 const TEST_DEFAULTS: &[(&str, &str)] = &[
@@ -31,6 +33,30 @@ const TEST_DEFAULTS: &[(&str, &str)] = &[
     ("TASKLANE_WORKER__CONCURRENCY", "32"),
     ("TASKLANE_LOG__FORMAT", "json"),
 ];
+
+/// One of the two tasklane binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum App {
+    Api,
+    Worker,
+}
+
+impl App {
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Api => "tasklane-api",
+            Self::Worker => "tasklane-worker",
+        }
+    }
+
+    /// The setting that holds the address the binary serves HTTP on.
+    fn listen_key(self) -> &'static str {
+        match self {
+            Self::Api => "TASKLANE_API__LISTEN",
+            Self::Worker => "TASKLANE_WORKER__LISTEN",
+        }
+    }
+}
 
 /// A NATS server and a Valkey server for one test.
 pub struct Stack {
@@ -73,19 +99,19 @@ impl Stack {
     }
 
     pub fn api_process(&self, overrides: &[(&str, &str)]) -> ProcessApp {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut env = self.env(overrides);
-        env.insert("TASKLANE_API__LISTEN".into(), listen);
-        ProcessApp::start("tasklane-api", env, port)
+        self.process(App::Api, overrides)
     }
 
     pub fn worker_process(&self, overrides: &[(&str, &str)]) -> ProcessApp {
+        self.process(App::Worker, overrides)
+    }
+
+    /// `app`'s binary as a child process, listening on a free port.
+    pub fn process(&self, app: App, overrides: &[(&str, &str)]) -> ProcessApp {
         let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
         let mut env = self.env(overrides);
-        env.insert("TASKLANE_WORKER__LISTEN".into(), listen);
-        ProcessApp::start("tasklane-worker", env, port)
+        env.insert(app.listen_key().into(), format!("127.0.0.1:{port}"));
+        ProcessApp::start(app.binary(), env, port)
     }
 
     pub async fn nats_client(&self) -> async_nats::Client {
@@ -96,9 +122,29 @@ impl Stack {
 
     /// Messages in the work stream: tasks published and not yet acknowledged.
     pub async fn work_stream_messages(&self) -> u64 {
+        let name = self.settings(&[]).stream.name;
         let js = async_nats::jetstream::new(self.nats_client().await);
-        let mut stream = js.get_stream("TASKS").await.expect("work stream exists");
+        let mut stream = js.get_stream(&name).await.expect("work stream exists");
         stream.info().await.expect("stream info").state.messages
+    }
+
+    /// Every message in the dead-letter stream, oldest first.
+    pub async fn dead_letters(&self) -> Vec<StreamMessage> {
+        let name = self.settings(&[]).stream.dead_letter_name();
+        let js = async_nats::jetstream::new(self.nats_client().await);
+        let mut stream = js.get_stream(&name).await.expect("DLQ stream exists");
+        let state = stream.info().await.expect("stream info").state.clone();
+        let mut letters = Vec::new();
+        if state.messages == 0 {
+            return letters;
+        }
+        for sequence in state.first_sequence..=state.last_sequence {
+            // Sequences of deleted messages are gaps, not errors.
+            if let Ok(message) = stream.get_raw_message(sequence).await {
+                letters.push(message);
+            }
+        }
+        letters
     }
 }
 
@@ -234,24 +280,37 @@ impl ProcessApp {
     }
 }
 
-/// Path of a workspace binary, built once per test run if missing or stale.
+/// Path of a workspace binary, built once per test process if missing or stale.
 pub fn binary_path(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        // The selection scripts/test.sh builds before the tests, so that this is a
+        // no-op there: another selection unifies dependency features differently
+        // and recompiles both binaries, minutes on a small machine.
+        build
             .current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "tasklane-api",
-                "-p",
-                "tasklane-worker",
-                "--bins",
-            ])
-            .status()
-            .expect("cargo runs");
+            .args(["build", "--quiet", "--workspace", "--bins"]);
+        // Cargo describes the test's own crate in these. Inherited, they make the
+        // build look different to build scripts that watch them (ring's does), which
+        // then recompile everything above them.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    &*key,
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "OUT_DIR"
+                )
+            {
+                build.env_remove(&*key);
+            }
+        }
+        let status = build.status().expect("cargo runs");
         assert!(status.success(), "building the tasklane binaries failed");
     });
     let target = std::env::var("CARGO_TARGET_DIR")

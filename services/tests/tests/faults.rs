@@ -10,27 +10,23 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tasklane_testkit::client::metric_value;
 use tasklane_testkit::{ApiClient, Stack, eventually};
 use tokio::sync::Mutex;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
-async fn submit_batch(client: &ApiClient, tasks: Vec<Value>) -> Vec<String> {
-    let response = client.post_json("/tasks", &json!({ "tasks": tasks })).await;
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let body: Value = response.json().await.unwrap();
-    body["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_string())
-        .collect()
+/// `n` tasks that each sleep `ms` milliseconds.
+fn sleeps(n: usize, ms: u64) -> Vec<Value> {
+    vec![json!({"type": "sleep", "payload": {"ms": ms}}); n]
 }
 
-async fn processed(client: &ApiClient) -> u64 {
-    client.stats().await["worker_processed_count"]
-        .as_u64()
-        .unwrap()
+/// Waits until the workers have finished at least `n` tasks.
+async fn some_processed(client: &ApiClient, n: u64) {
+    eventually(DEADLINE, &format!("{n} tasks processed"), || async {
+        (client.processed_count().await >= n).then_some(())
+    })
+    .await;
 }
 
 /// Every id succeeded, and the counters saw each task exactly once.
@@ -63,15 +59,12 @@ async fn kill_9_of_the_worker_mid_run_loses_nothing_and_counts_each_task_once() 
     worker.wait_ready().await;
 
     let sleepy = |i: usize| json!({"type": "sleep", "payload": {"ms": 20 + (i % 5) * 10}});
-    let mut ids = submit_batch(&client, (0..100).map(sleepy).collect()).await;
-    ids.extend(submit_batch(&client, (100..200).map(sleepy).collect()).await);
+    let mut ids = client.submit_batch((0..100).map(sleepy).collect()).await;
+    ids.extend(client.submit_batch((100..200).map(sleepy).collect()).await);
 
-    eventually(DEADLINE, "some tasks processed", || async {
-        (processed(&client).await >= 40).then_some(())
-    })
-    .await;
+    some_processed(&client, 40).await;
     worker.kill9();
-    let done_at_kill = processed(&client).await;
+    let done_at_kill = client.processed_count().await;
     assert!(done_at_kill < 200, "the kill must land mid-run");
 
     let mut replacement = stack.worker_process(&worker_env);
@@ -137,22 +130,13 @@ async fn sigterm_of_the_worker_under_load_drains_exits_zero_and_loses_nothing() 
     ];
     let mut worker = stack.worker_process(&env);
     worker.wait_ready().await;
-    let ids = submit_batch(
-        &client,
-        (0..150)
-            .map(|_| json!({"type": "sleep", "payload": {"ms": 40}}))
-            .collect(),
-    )
-    .await;
-    eventually(DEADLINE, "some tasks processed", || async {
-        (processed(&client).await >= 20).then_some(())
-    })
-    .await;
+    let ids = client.submit_batch(sleeps(150, 40)).await;
+    some_processed(&client, 20).await;
 
     let status = worker.terminate(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "log:\n{}", worker.log());
     assert!(worker.log().contains("drained"));
-    let done = processed(&client).await;
+    let done = client.processed_count().await;
     assert!(done < 150, "SIGTERM must land mid-run ({done} done)");
 
     let mut next = stack.worker_process(&env);
@@ -176,13 +160,13 @@ async fn tasks_still_running_after_the_grace_period_are_handed_back_without_usin
     let env = [("TASKLANE_WORKER__SHUTDOWN_GRACE", "1s")];
     let mut worker = stack.worker_process(&env);
     worker.wait_ready().await;
-    let ids = submit_batch(
-        &client,
-        (0..4)
-            .map(|_| json!({"type": "sleep", "payload": {"ms": 4000}, "max_attempts": 1}))
-            .collect(),
-    )
-    .await;
+    let ids = client
+        .submit_batch(
+            (0..4)
+                .map(|_| json!({"type": "sleep", "payload": {"ms": 4000}, "max_attempts": 1}))
+                .collect(),
+        )
+        .await;
     for id in &ids {
         client.wait_for_status(id, "running", DEADLINE).await;
     }
@@ -280,17 +264,8 @@ async fn a_valkey_restart_mid_run_loses_nothing_and_double_counts_nothing() {
     let api = stack.api(&[]).await;
     let worker = stack.worker(&[]).await;
     let client = api.client();
-    let ids = submit_batch(
-        &client,
-        (0..300)
-            .map(|_| json!({"type": "sleep", "payload": {"ms": 10}}))
-            .collect(),
-    )
-    .await;
-    eventually(DEADLINE, "some tasks processed", || async {
-        (processed(&client).await >= 30).then_some(())
-    })
-    .await;
+    let ids = client.submit_batch(sleeps(300, 10)).await;
+    some_processed(&client, 30).await;
 
     stack.valkey.stop();
     // While Valkey is away: lookups are 503 (not 500), and nothing is acknowledged.
@@ -301,13 +276,19 @@ async fn a_valkey_restart_mid_run_loses_nothing_and_double_counts_nothing() {
         client.get("/readyz").await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let store_errors = || async {
+        let metrics = worker.client().metrics().await;
+        metric_value(&metrics, "worker_store_errors_total", &[])
+    };
+    eventually(DEADLINE, "the worker to meet the outage", || async {
+        (store_errors().await > 0.0).then_some(())
+    })
+    .await;
     stack.valkey.start_again();
 
     assert_all_succeeded_once(&client, &ids).await;
-    let metrics = worker.client().metrics().await;
     assert!(
-        tasklane_testkit::client::metric_value(&metrics, "worker_store_errors_total", &[]) > 0.0,
+        store_errors().await > 0.0,
         "the outage was seen by the worker"
     );
 }
@@ -318,17 +299,8 @@ async fn a_nats_restart_mid_run_answers_503_while_down_and_loses_nothing() {
     let api = stack.api(&[]).await;
     let _worker = stack.worker(&[]).await;
     let client = api.client();
-    let mut ids = submit_batch(
-        &client,
-        (0..200)
-            .map(|_| json!({"type": "sleep", "payload": {"ms": 10}}))
-            .collect(),
-    )
-    .await;
-    eventually(DEADLINE, "some tasks processed", || async {
-        (processed(&client).await >= 20).then_some(())
-    })
-    .await;
+    let mut ids = client.submit_batch(sleeps(200, 10)).await;
+    some_processed(&client, 20).await;
 
     stack.nats.stop();
     for i in 0..20 {
@@ -355,18 +327,18 @@ async fn a_nats_restart_mid_run_answers_503_while_down_and_loses_nothing() {
     })
     .await;
     ids.extend(
-        submit_batch(
-            &client,
-            (0..50)
-                .map(|_| json!({"payload": "after restart"}))
-                .collect(),
-        )
-        .await,
+        client
+            .submit_batch(
+                (0..50)
+                    .map(|_| json!({"payload": "after restart"}))
+                    .collect(),
+            )
+            .await,
     );
     assert_all_succeeded_once(&client, &ids).await;
     let metrics = client.metrics().await;
     assert_eq!(
-        tasklane_testkit::client::metric_value(&metrics, "api_tasks_publish_errors_total", &[]),
+        metric_value(&metrics, "api_tasks_publish_errors_total", &[]),
         20.0
     );
 }

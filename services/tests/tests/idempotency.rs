@@ -7,19 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tasklane_core::store::{IdempotencyState, Store};
-use tasklane_testkit::{ApiClient, Stack};
-
-async fn post_with_key(client: &ApiClient, key: &str, body: &str) -> reqwest::Response {
-    client
-        .http()
-        .post(client.url("/task"))
-        .header("content-type", "application/json")
-        .header("idempotency-key", key)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-}
+use tasklane_testkit::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_request_replays_the_original_answer_and_enqueues_once() {
@@ -28,7 +16,7 @@ async fn a_retried_request_replays_the_original_answer_and_enqueues_once() {
     let client = api.client();
     let body = r#"{"type":"echo","payload":{"order":42,"items":[1,2]}}"#;
 
-    let first = post_with_key(&client, "order-42", body).await;
+    let first = client.post_task_with_key("order-42", body).await;
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     assert!(first.headers().get("idempotent-replayed").is_none());
     let location = first.headers()["location"].clone();
@@ -37,7 +25,7 @@ async fn a_retried_request_replays_the_original_answer_and_enqueues_once() {
     // Same body, different formatting and key order: still the same request.
     let reformatted = "{ \"payload\": {\"items\": [1, 2], \"order\": 42}, \"type\": \"echo\" }";
     for retry_body in [body, reformatted] {
-        let again = post_with_key(&client, "order-42", retry_body).await;
+        let again = client.post_task_with_key("order-42", retry_body).await;
         assert_eq!(again.status(), StatusCode::ACCEPTED);
         assert_eq!(again.headers()["idempotent-replayed"], "true");
         assert_eq!(again.headers()["location"], location);
@@ -61,12 +49,13 @@ async fn the_same_key_with_a_different_body_is_refused() {
     let api = stack.api(&[]).await;
     let client = api.client();
     assert_eq!(
-        post_with_key(&client, "k1", r#"{"payload":1}"#)
+        client
+            .post_task_with_key("k1", r#"{"payload":1}"#)
             .await
             .status(),
         StatusCode::ACCEPTED
     );
-    let other = post_with_key(&client, "k1", r#"{"payload":2}"#).await;
+    let other = client.post_task_with_key("k1", r#"{"payload":2}"#).await;
     assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(other.headers()["content-type"], "application/problem+json");
     let problem: Value = other.json().await.unwrap();
@@ -102,10 +91,12 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
             .unwrap(),
         IdempotencyState::Reserved
     );
-    let duplicate = post_with_key(&client, "in-flight", body).await;
+    let duplicate = client.post_task_with_key("in-flight", body).await;
     assert_eq!(duplicate.status(), StatusCode::CONFLICT);
     assert!(duplicate.headers().contains_key("retry-after"));
-    let different = post_with_key(&client, "in-flight", r#"{"payload":{"x":2}}"#).await;
+    let different = client
+        .post_task_with_key("in-flight", r#"{"payload":{"x":2}}"#)
+        .await;
     assert_eq!(different.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(stack.work_stream_messages().await, 0);
 }
@@ -116,7 +107,7 @@ async fn invalid_keys_are_rejected_before_anything_happens() {
     let api = stack.api(&[]).await;
     let client = api.client();
     for key in [String::new(), "k".repeat(256), "has space".into()] {
-        let response = post_with_key(&client, &key, r#"{"payload":1}"#).await;
+        let response = client.post_task_with_key(&key, r#"{"payload":1}"#).await;
         assert_eq!(
             response.status(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -139,14 +130,18 @@ async fn a_key_is_freed_when_the_queue_refused_the_task() {
     let api = stack.api(&[]).await;
     let client = api.client();
     stack.nats.stop();
-    let refused = post_with_key(&client, "retry-me", r#"{"payload":1}"#).await;
+    let refused = client
+        .post_task_with_key("retry-me", r#"{"payload":1}"#)
+        .await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     stack.nats.start_again();
     let accepted = tasklane_testkit::eventually(
         Duration::from_secs(20),
         "the retry to be accepted",
         || async {
-            let response = post_with_key(&client, "retry-me", r#"{"payload":1}"#).await;
+            let response = client
+                .post_task_with_key("retry-me", r#"{"payload":1}"#)
+                .await;
             match response.status() {
                 StatusCode::ACCEPTED => Some(response),
                 StatusCode::SERVICE_UNAVAILABLE => None,

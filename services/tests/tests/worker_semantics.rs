@@ -2,31 +2,16 @@
 //! attempt count, permanent failures, timeouts, panics, dead letters, malformed
 //! messages, long tasks kept alive by progress acks, duplicate deliveries.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tasklane_testkit::client::metric_value;
-use tasklane_testkit::{ApiClient, Stack};
+use tasklane_testkit::{ApiClient, Stack, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-async fn dead_letters(stack: &Stack) -> Vec<async_nats::jetstream::message::StreamMessage> {
-    let js = jetstream::new(stack.nats_client().await);
-    let mut stream = js.get_stream("TASKS_DLQ").await.expect("DLQ stream exists");
-    let info = stream.info().await.unwrap().state.clone();
-    let mut out = Vec::new();
-    for seq in info.first_sequence..=info.last_sequence {
-        if info.messages == 0 {
-            break;
-        }
-        if let Ok(message) = stream.get_raw_message(seq).await {
-            out.push(message);
-        }
-    }
-    out
-}
 
 async fn wait_idle(client: &ApiClient, processed: u64) -> Value {
     client
@@ -131,7 +116,7 @@ async fn exhausted_attempts_are_dead_lettered_with_the_last_error() {
     assert_eq!(stats["dead_letter_count"], 1);
     assert_eq!(stats["worker_succeeded_count"], 0);
 
-    let letters = dead_letters(&stack).await;
+    let letters = stack.dead_letters().await;
     assert_eq!(letters.len(), 1);
     let letter = &letters[0];
     assert_eq!(letter.subject.as_str(), "dlq.fail");
@@ -193,7 +178,7 @@ async fn permanent_failures_and_bad_payloads_are_not_retried() {
     assert_eq!(stats["worker_failed_count"], 3);
     assert_eq!(stats["dead_letter_count"], 0);
     assert!(
-        dead_letters(&stack).await.is_empty(),
+        stack.dead_letters().await.is_empty(),
         "permanent failures are not dead letters"
     );
 }
@@ -266,7 +251,7 @@ async fn malformed_messages_in_the_stream_are_dead_lettered_once() {
     let stats = wait_idle(&client, 4).await;
     assert_eq!(stats["dead_letter_count"], 3);
     assert_eq!(stats["worker_succeeded_count"], 1);
-    let letters = dead_letters(&stack).await;
+    let letters = stack.dead_letters().await;
     assert_eq!(letters.len(), 3);
     for letter in &letters {
         assert_eq!(letter.subject.as_str(), "dlq.malformed");
@@ -337,11 +322,10 @@ async fn status_only_moves_forward() {
         .submit(&json!({"type": "sleep", "payload": {"ms": 400}}))
         .await;
     let order = ["queued", "running", "succeeded"];
-    let mut highest = 0;
-    let deadline = std::time::Instant::now() + DEADLINE;
-    while highest < 2 {
-        assert!(std::time::Instant::now() < deadline, "never succeeded");
-        let status = client.task(&id).await["status"]
+    let highest = &Cell::new(0);
+    let (client, id) = (&client, &id);
+    eventually(DEADLINE, "the task to succeed", || async move {
+        let status = client.task(id).await["status"]
             .as_str()
             .unwrap()
             .to_string();
@@ -350,11 +334,12 @@ async fn status_only_moves_forward() {
             .position(|s| *s == status)
             .expect("known status");
         assert!(
-            rank >= highest,
+            rank >= highest.get(),
             "status moved back from {} to {status}",
-            order[highest]
+            order[highest.get()]
         );
-        highest = rank;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        highest.set(rank);
+        (rank == 2).then_some(())
+    })
+    .await;
 }

@@ -10,13 +10,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::WorkerContext;
-use crate::process::process;
+use crate::delivery;
+use crate::state::AppState;
 
 /// Pulls and processes until `shutdown` fires, then waits up to the grace period for
 /// running tasks, hands the rest back, and returns.
 pub async fn run(
-    ctx: Arc<WorkerContext>,
+    ctx: Arc<AppState>,
     shutdown: CancellationToken,
     ready: Arc<std::sync::atomic::AtomicBool>,
 ) {
@@ -72,7 +72,7 @@ pub async fn run(
                     ctx.metrics.in_flight.inc();
                     running.spawn(async move {
                         let metrics = ctx.metrics.clone();
-                        process(ctx, message).await;
+                        delivery::handle(ctx, message).await;
                         metrics.in_flight.dec();
                         drop(permit);
                     });
@@ -95,7 +95,7 @@ pub async fn run(
 }
 
 async fn bind(
-    ctx: &WorkerContext,
+    ctx: &AppState,
     shutdown: &CancellationToken,
 ) -> Option<async_nats::jetstream::consumer::Consumer<async_nats::jetstream::consumer::pull::Config>>
 {
@@ -137,7 +137,7 @@ async fn hand_back_buffered(messages: &mut async_nats::jetstream::consumer::pull
 
 /// Lets running tasks finish within the grace period, then fires the hand-back so
 /// the stragglers nak themselves, and waits for that.
-async fn drain(ctx: &WorkerContext, mut running: JoinSet<()>) {
+async fn drain(ctx: &AppState, mut running: JoinSet<()>) {
     let grace = ctx.settings.worker.shutdown_grace;
     tracing::info!(
         in_flight = running.len(),
@@ -150,7 +150,7 @@ async fn drain(ctx: &WorkerContext, mut running: JoinSet<()>) {
             still_running = running.len(),
             "grace period over; handing tasks back"
         );
-        ctx.handback.cancel();
+        ctx.grace_over.cancel();
         // Hand-backs are quick (a nak each); bound the wait anyway.
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             while running.join_next().await.is_some() {}

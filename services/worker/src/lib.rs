@@ -2,16 +2,11 @@
 //! for each task type, writes outcomes to Valkey and acknowledges only after that.
 
 pub mod consumer;
-pub mod context;
-pub mod dead_letter;
-pub mod handler;
+mod delivery;
 pub mod metrics;
-pub mod process;
-pub mod progress;
-pub mod retry;
 pub mod server;
 pub mod startup;
-pub mod tasks;
+pub mod state;
 
-pub use handler::Registry;
 pub use startup::Worker;
+pub use tasklane_tasks::Registry;

@@ -13,11 +13,11 @@ use serde_json::json;
 use tasklane_core::readiness::{Readiness, check_valkey};
 use tokio_util::sync::CancellationToken;
 
-use crate::context::WorkerContext;
+use crate::state::AppState;
 
 #[derive(Clone)]
 pub struct ServerState {
-    pub ctx: Arc<WorkerContext>,
+    pub ctx: Arc<AppState>,
     /// The consumer is bound and pulling.
     pub pulling: Arc<AtomicBool>,
     pub shutdown: CancellationToken,
@@ -89,7 +89,7 @@ async fn metrics(State(state): State<ServerState>) -> Response {
 
 /// Refreshes the gauges that come from outside the process (queue depth, dependency
 /// health) so dashboards and autoscalers see them without a request to `/stats`.
-pub async fn refresh_gauges(ctx: Arc<WorkerContext>, shutdown: CancellationToken, every: Duration) {
+pub async fn refresh_gauges(ctx: Arc<AppState>, shutdown: CancellationToken, every: Duration) {
     loop {
         let nats_up = ctx.queue.is_connected();
         ctx.metrics.base().set_dependency("nats", nats_up);

@@ -10,14 +10,14 @@ use anyhow::Context;
 use tasklane_core::Settings;
 use tasklane_core::queue::{self, Queue};
 use tasklane_core::store::Store;
+use tasklane_tasks::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::consumer;
-use crate::context::WorkerContext;
-use crate::handler::Registry;
 use crate::metrics::WorkerMetrics;
 use crate::server::{self, ServerState};
+use crate::state::AppState;
 
 /// How often queue-depth and dependency gauges are refreshed.
 const GAUGE_REFRESH: Duration = Duration::from_secs(5);
@@ -26,7 +26,7 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Worker {
     listener: TcpListener,
-    ctx: Arc<WorkerContext>,
+    ctx: Arc<AppState>,
     shutdown: CancellationToken,
 }
 
@@ -45,13 +45,13 @@ impl Worker {
         let listener = TcpListener::bind(settings.worker.listen)
             .await
             .with_context(|| format!("binding {}", settings.worker.listen))?;
-        let ctx = Arc::new(WorkerContext {
+        let ctx = Arc::new(AppState {
             settings,
             queue,
             store,
             registry,
             metrics: WorkerMetrics::new(),
-            handback: CancellationToken::new(),
+            grace_over: CancellationToken::new(),
         });
         Ok(Self {
             listener,

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::handler::{HandlerError, HandlerResult, TaskHandler, TaskInput, payload, result};
+use crate::task_handler::{HandlerError, HandlerResult, TaskHandler, TaskInput, payload, result};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

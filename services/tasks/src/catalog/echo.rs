@@ -1,6 +1,6 @@
 //! `echo`: the result is the payload, unchanged.
 
-use crate::handler::{HandlerResult, TaskHandler, TaskInput};
+use crate::task_handler::{HandlerResult, TaskHandler, TaskInput};
 
 pub struct Echo;
 

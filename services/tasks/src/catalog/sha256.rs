@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use sha2::Digest;
 
-use crate::handler::{HandlerResult, TaskHandler, TaskInput, payload, result};
+use crate::task_handler::{HandlerResult, TaskHandler, TaskInput, payload, result};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::handler::{HandlerError, HandlerResult, TaskHandler, TaskInput, payload, result};
+use crate::task_handler::{HandlerError, HandlerResult, TaskHandler, TaskInput, payload, result};
 
 const MAX_SLEEP_MS: u64 = 3_600_000;
 

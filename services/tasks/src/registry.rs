@@ -1,0 +1,78 @@
+//! Finds the handler for a task type by name.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::catalog;
+use crate::task_handler::TaskHandler;
+
+/// The task types one process knows, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<&'static str, Arc<dyn TaskHandler>>,
+    /// Names in registration order, for messages that list them.
+    names: Vec<&'static str>,
+}
+
+impl Registry {
+    /// Every built-in type (the list in `src/catalog.rs`).
+    pub fn built_in() -> Self {
+        let mut registry = Self::default();
+        for handler in catalog::all() {
+            registry.insert(handler);
+        }
+        registry
+    }
+
+    /// Adds a type, for example one only a test needs.
+    ///
+    /// # Panics
+    /// If a type of the same name is registered already: two handlers for one name
+    /// would leave it to chance which of them runs.
+    pub fn register(&mut self, handler: impl TaskHandler) {
+        self.insert(Arc::new(handler));
+    }
+
+    fn insert(&mut self, handler: Arc<dyn TaskHandler>) {
+        let name = handler.name();
+        assert!(
+            self.handlers.insert(name, handler).is_none(),
+            "task type `{name}` is registered twice"
+        );
+        self.names.push(name);
+    }
+
+    /// The handler for task type `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn TaskHandler>> {
+        self.handlers.get(name).cloned()
+    }
+
+    /// The registered type names, in registration order.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_name_is_a_valid_task_type_and_finds_its_handler() {
+        let registry = Registry::built_in();
+        assert!(!registry.names().is_empty());
+        for name in registry.names() {
+            assert!(tasklane_core::task::TaskType::parse(name).is_ok(), "{name}");
+            assert_eq!(registry.get(name).map(|h| h.name()), Some(*name));
+        }
+        assert!(registry.get("no-such-type").is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "registered twice")]
+    fn a_name_cannot_be_registered_twice() {
+        let mut registry = Registry::built_in();
+        let echo = registry.get("echo").expect("echo is built in");
+        registry.insert(echo);
+    }
+}

@@ -1,0 +1,182 @@
+//! What follows from a delivery: the retry policy as pure functions, without I/O.
+//!
+//! Two points decide. Before the handler runs, [`admit`] reads Valkey's answer to
+//! "start an attempt" and the delivery count: a duplicate of a finished task is only
+//! acknowledged, a task whose attempts all died with their worker is dead-lettered,
+//! and so is a message redelivered beyond [`DELIVERY_LIMIT`], without running it
+//! again. After the handler ran, [`decide`] turns what it returned into one
+//! [`Decision`]: finish, retry after a delay, dead-letter, or hand back.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use tasklane_core::store::AttemptStart;
+use tasklane_core::task::TaskStatus;
+use tasklane_tasks::HandlerError;
+
+/// More deliveries than any task can legitimately need (100 attempts plus hand-backs
+/// at shutdown). Beyond it a message is dead-lettered whatever Valkey says, so no
+/// message can cycle forever, even if its attempt counter were lost.
+pub const DELIVERY_LIMIT: i64 = 250;
+
+/// How an attempt ended.
+#[derive(Debug)]
+pub enum AttemptResult {
+    /// The handler's result.
+    Succeeded(Box<RawValue>),
+    /// The handler's error, or a permanent one when no handler runs the type.
+    Failed(HandlerError),
+    /// The handler ran past the task's timeout.
+    TimedOut(Duration),
+    /// The handler panicked, with this message.
+    Panicked(String),
+    /// The shutdown grace period ended the attempt before the handler did.
+    HandedBack,
+}
+
+/// What to do with a delivery; `settle` carries it out.
+#[derive(Debug, PartialEq)]
+pub enum Decision {
+    /// The task already has an outcome: this delivery is a duplicate. Only ack.
+    AlreadyFinished(TaskStatus),
+    /// Store the task's outcome, then ack.
+    Finish(Finish),
+    /// Store the error, then nak so that JetStream redelivers after `delay`.
+    RetryAfter { delay: Duration, error: String },
+    /// Copy the message to the dead-letter stream, store `dead`, then ack.
+    DeadLetter {
+        attempts: u32,
+        error: String,
+        reason: DeadReason,
+    },
+    /// The attempt was cut short by shutdown and does not count: release it, then
+    /// nak for immediate redelivery.
+    HandBack,
+}
+
+/// The outcome of a task that is not retried.
+#[derive(Debug)]
+pub enum Finish {
+    Succeeded(Box<RawValue>),
+    /// A permanent failure: bad payload, unknown type, or the handler says so.
+    Failed(String),
+}
+
+impl PartialEq for Finish {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Succeeded(a), Self::Succeeded(b)) => a.get() == b.get(),
+            (Self::Failed(a), Self::Failed(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Why a task is dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadReason {
+    /// Every allowed attempt was started and none ended with an outcome: the worker
+    /// died while running them (the task may be what kills it).
+    AttemptsExhausted,
+    /// The last allowed attempt failed.
+    LastAttemptFailed,
+    /// Delivered more than [`DELIVERY_LIMIT`] times.
+    DeliveryLimit,
+}
+
+impl fmt::Display for DeadReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AttemptsExhausted => "attempts exhausted without an outcome",
+            Self::LastAttemptFailed => "last attempt failed",
+            Self::DeliveryLimit => "delivered too often without an outcome",
+        })
+    }
+}
+
+/// Before running: the attempt number to run, or what to do instead.
+pub fn admit(start: AttemptStart, deliveries: i64) -> Result<u32, Decision> {
+    match start {
+        AttemptStart::AlreadyFinished(status) => Err(Decision::AlreadyFinished(status)),
+        AttemptStart::Exhausted {
+            attempts,
+            last_error,
+        } => Err(Decision::DeadLetter {
+            attempts,
+            error: last_error.unwrap_or_else(|| {
+                format!(
+                    "no outcome after {attempts} attempts: the worker stopped while running them"
+                )
+            }),
+            reason: DeadReason::AttemptsExhausted,
+        }),
+        AttemptStart::Started { attempt } if deliveries > DELIVERY_LIMIT => {
+            Err(Decision::DeadLetter {
+                attempts: attempt,
+                error: format!("delivered {deliveries} times without an outcome"),
+                reason: DeadReason::DeliveryLimit,
+            })
+        }
+        AttemptStart::Started { attempt } => Ok(attempt),
+    }
+}
+
+/// After running attempt `attempt` of `max_attempts`: what follows from `result`.
+/// `jitter` is drawn only for a retry (see [`Backoff::delay`]).
+pub fn decide(
+    attempt: u32,
+    max_attempts: u32,
+    result: AttemptResult,
+    backoff: &Backoff,
+    jitter: impl FnOnce() -> f64,
+) -> Decision {
+    let error = match result {
+        AttemptResult::Succeeded(result) => return Decision::Finish(Finish::Succeeded(result)),
+        AttemptResult::HandedBack => return Decision::HandBack,
+        AttemptResult::Failed(HandlerError::Permanent(error)) => {
+            return Decision::Finish(Finish::Failed(error));
+        }
+        AttemptResult::Failed(HandlerError::Retryable(error)) => error,
+        AttemptResult::TimedOut(limit) => format!("timed out after {}ms", limit.as_millis()),
+        AttemptResult::Panicked(message) => format!("handler panicked: {message}"),
+    };
+    if attempt >= max_attempts {
+        return Decision::DeadLetter {
+            attempts: attempt,
+            error,
+            reason: DeadReason::LastAttemptFailed,
+        };
+    }
+    Decision::RetryAfter {
+        delay: backoff.delay(attempt, jitter()),
+        error,
+    }
+}
+
+/// Delay before the next attempt: exponential from `base`, capped at `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// Delay after failed attempt number `attempt` (1-based), with "equal jitter":
+    /// half of it is fixed and the other half scaled by `jitter` (from 0 to 1), so a
+    /// burst of failures does not come back as a synchronized burst of retries.
+    pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        let full = self.base.saturating_mul(1u32 << exponent).min(self.max);
+        let half = full / 2;
+        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// The jitter retries use: uniform from 0 to 1.
+pub fn random_jitter() -> f64 {
+    rand::random()
+}
+
+#[cfg(test)]
+mod tests;
