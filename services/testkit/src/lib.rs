@@ -4,12 +4,19 @@
 
 pub mod apps;
 pub mod client;
+pub mod fault_proxy;
+pub mod nats_cluster;
 pub mod process;
+pub mod resp;
 pub mod servers;
+pub mod valkey_sentinel;
 
 pub use apps::{AppHandle, ProcessApp, Stack};
 pub use client::ApiClient;
+pub use fault_proxy::FaultProxy;
+pub use nats_cluster::NatsCluster;
 pub use servers::{NatsServer, ValkeyServer};
+pub use valkey_sentinel::ValkeyHa;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
