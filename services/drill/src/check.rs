@@ -73,11 +73,19 @@ pub struct Verdict {
     pub examples: Vec<String>,
 }
 
-const EXAMPLES: usize = 10;
+/// Examples kept of each kind of failure.
+const EXAMPLES: usize = 3;
 
 impl Verdict {
     fn example(&mut self, what: &str, task: &Tracked, now: Option<&TaskView>) {
-        if self.examples.len() < EXAMPLES {
+        let prefix = format!("{what}: ");
+        if self
+            .examples
+            .iter()
+            .filter(|e| e.starts_with(&prefix))
+            .count()
+            < EXAMPLES
+        {
             let now = now.map_or("missing (404)".to_string(), |v| {
                 format!("{} after {} attempt(s)", v.status, v.attempts)
             });
@@ -86,7 +94,7 @@ impl Verdict {
                 .as_ref()
                 .map_or(String::new(), |(s, at)| format!(", seen {s} at {at:.1} s"));
             self.examples.push(format!(
-                "{what}: {} ({:?}, accepted at {:.1} s{seen}, now {now})",
+                "{prefix}{} ({:?}, accepted at {:.1} s{seen}, now {now})",
                 task.id, task.spec.kind, task.accepted_at
             ));
         }

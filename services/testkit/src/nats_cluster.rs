@@ -197,7 +197,7 @@ cluster {{
         }
     }
 
-    /// A JetStream context on the running nodes.
+    /// A JetStream context on the running nodes, with one-second requests.
     pub async fn jetstream(&self) -> jetstream::Context {
         let urls = self.urls_of(self.nodes.iter().filter(|n| n.is_running()));
         let servers: Vec<async_nats::ServerAddr> = urls
@@ -209,7 +209,11 @@ cluster {{
             .connect(servers)
             .await
             .expect("a running node accepts connections");
-        jetstream::new(client)
+        // Short requests: the helpers poll, and a request that lands on a node in the
+        // middle of an election should be retried, not waited out.
+        jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(1))
+            .build(client)
     }
 
     /// The stream's cluster view: leader and replicas, from the running nodes.
