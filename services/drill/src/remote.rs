@@ -32,12 +32,16 @@ pub struct RemoteArgs {
     /// Shell command that ends it; run `fault_for` after the fault command.
     #[arg(long)]
     pub heal_command: Option<String>,
+    /// How long the fault stays applied.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub fault_for: Duration,
+    /// Load before the fault.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
+    /// Load after the heal command.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub after_heal: Duration,
+    /// Longest wait, once the load stops, for every accepted task to be seen final.
     #[arg(long, default_value = "600s", value_parser = humantime::parse_duration)]
     pub settle: Duration,
     /// At least twice the worker's ack wait (30 s by default in the charts).
