@@ -8,7 +8,8 @@
 #   chaos/run-experiment.sh chaos/workflow.yaml --for 30m
 #
 # Options:
-#   --namespace NS   the release's namespace (default tasklane)
+#   --namespace NS   where the gateway pods run (default tasklane; the experiments
+#                    select pods in tasklane)
 #   --url URL        a gateway URL instead of port-forwards to each gateway pod
 #                    (repeatable; e.g. the ingress)
 #   --for DURATION   how long the experiment stays applied (default 60s)
@@ -82,12 +83,14 @@ fi
 
 # The comment block at the top of the experiment is its hypothesis.
 hypothesis=$(awk '/^#/ { sub(/^# ?(Hypothesis: )?/, ""); printf "%s ", $0; next } { exit }' "$experiment")
+hypothesis=${hypothesis% }
 url_args=()
 for url in "${urls[@]}"; do
   url_args+=(--url "$url")
 done
-printf -v apply '%q -n %q apply -f %q' "$kubectl" "$namespace" "$experiment"
-printf -v delete '%q -n %q delete -f %q --ignore-not-found' "$kubectl" "$namespace" "$experiment"
+# The experiments name their namespace themselves (tasklane).
+printf -v apply '%q apply -f %q' "$kubectl" "$experiment"
+printf -v delete '%q delete -f %q --ignore-not-found' "$kubectl" "$experiment"
 "$drill" remote "${url_args[@]}" --name "$name" --hypothesis "$hypothesis" \
   --fault-command "$apply" --heal-command "$delete" --fault-for "$fault_for" --rate "$rate" \
   --json "$out/drill.json" --markdown "$out/drill.md"

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod client;
 pub mod fault_proxy;
 pub mod nats_cluster;
+mod ports;
 pub mod process;
 pub mod resp;
 pub mod servers;

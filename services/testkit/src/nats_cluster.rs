@@ -3,7 +3,7 @@
 //! and its own store directory, and can be killed, stopped and started again on the
 //! same ports with the same data.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use async_nats::jetstream;
 use tempfile::TempDir;
 
 use crate::free_port;
+use crate::ports::{self, Started};
 use crate::process::ChildProcess;
 use crate::servers::{find_binary, http_ok};
 
@@ -70,64 +71,25 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     /// Starts `size` nodes and waits until every one is healthy (routes up, JetStream
-    /// meta leader elected).
+    /// meta leader elected). Picks fresh ports for all of them when one was taken.
     pub fn start(size: usize) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("tasklane-nats-cluster-")
             .tempdir()
             .expect("temp dir");
-        let mut nodes: Vec<NatsNode> = (1..=size)
-            .map(|i| NatsNode {
-                name: format!("node-{i}"),
-                port: free_port(),
-                cluster_port: free_port(),
-                monitor_port: free_port(),
-                config: dir.path().join(format!("node-{i}.conf")),
-                log: dir.path().join(format!("node-{i}.log")),
-                process: None,
-            })
-            .collect();
-        let routes: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("\"nats://127.0.0.1:{}\"", n.cluster_port))
-            .collect();
-        for node in &nodes {
-            let store = dir.path().join(&node.name);
-            let config = format!(
-                r#"server_name: "{name}"
-listen: "127.0.0.1:{port}"
-http: "127.0.0.1:{monitor}"
-jetstream {{
-  store_dir: "{store}"
-  max_memory_store: 64MB
-  max_file_store: 1GB
-}}
-cluster {{
-  name: "tasklane-test"
-  listen: "127.0.0.1:{cluster}"
-  routes: [{routes}]
-  # Clients use only the URLs they were given, never the ones the cluster gossips:
-  # a fault proxy in front of each node then sees all of their traffic.
-  no_advertise: true
-}}
-"#,
-                name = node.name,
-                port = node.port,
-                monitor = node.monitor_port,
-                store = store.display(),
-                cluster = node.cluster_port,
-                routes = routes.join(", "),
-            );
-            std::fs::write(&node.config, config).expect("node config written");
+        for attempt in 1..=ports::ATTEMPTS {
+            // A fresh folder per attempt: no store remembers peers on the old ports.
+            let folder = dir.path().join(format!("attempt-{attempt}"));
+            std::fs::create_dir_all(&folder).expect("cluster folder");
+            let mut nodes = configure(&folder, size);
+            if start_together(&mut nodes) {
+                return Self { nodes, _dir: dir };
+            }
         }
-        // All at once: a node is healthy only once a majority of the cluster is up.
-        for node in &mut nodes {
-            node.spawn();
-        }
-        for node in &nodes {
-            node.wait_healthy();
-        }
-        Self { nodes, _dir: dir }
+        panic!(
+            "no free ports for the NATS cluster after {} tries",
+            ports::ATTEMPTS
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -292,4 +254,80 @@ cluster {{
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Nodes on fresh ports, each with its config file written.
+fn configure(dir: &Path, size: usize) -> Vec<NatsNode> {
+    let nodes: Vec<NatsNode> = (1..=size)
+        .map(|i| NatsNode {
+            name: format!("node-{i}"),
+            port: free_port(),
+            cluster_port: free_port(),
+            monitor_port: free_port(),
+            config: dir.join(format!("node-{i}.conf")),
+            log: dir.join(format!("node-{i}.log")),
+            process: None,
+        })
+        .collect();
+    let routes: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("\"nats://127.0.0.1:{}\"", n.cluster_port))
+        .collect();
+    for node in &nodes {
+        let store = dir.join(&node.name);
+        let config = format!(
+            r#"server_name: "{name}"
+listen: "127.0.0.1:{port}"
+http: "127.0.0.1:{monitor}"
+jetstream {{
+  store_dir: "{store}"
+  max_memory_store: 64MB
+  max_file_store: 1GB
+}}
+cluster {{
+  name: "tasklane-test"
+  listen: "127.0.0.1:{cluster}"
+  routes: [{routes}]
+  # Clients use only the URLs they were given, never the ones the cluster gossips:
+  # a fault proxy in front of each node then sees all of their traffic.
+  no_advertise: true
+}}
+"#,
+            name = node.name,
+            port = node.port,
+            monitor = node.monitor_port,
+            store = store.display(),
+            cluster = node.cluster_port,
+            routes = routes.join(", "),
+        );
+        std::fs::write(&node.config, config).expect("node config written");
+    }
+    nodes
+}
+
+/// Starts every node at once (a node is healthy only once a majority is up) and waits
+/// for all; false, with every node stopped, when one found a port taken.
+fn start_together(nodes: &mut [NatsNode]) -> bool {
+    let log_from: Vec<usize> = nodes.iter().map(|n| ports::log_end(&n.log)).collect();
+    for node in nodes.iter_mut() {
+        node.spawn();
+    }
+    for i in 0..nodes.len() {
+        let (name, log, monitor) = (
+            nodes[i].name.clone(),
+            nodes[i].log.clone(),
+            nodes[i].monitor_port,
+        );
+        let process = nodes[i].process.as_mut().expect("just spawned");
+        let ready = || http_ok(monitor, "/healthz");
+        if let Started::PortTaken =
+            ports::wait_started(&name, process, &log, log_from[i], READY_TIMEOUT, ready)
+        {
+            for node in nodes.iter_mut() {
+                node.process = None;
+            }
+            return false;
+        }
+    }
+    true
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::fault_proxy::FaultProxy;
-use crate::free_port;
+use crate::ports;
 use crate::process::ChildProcess;
 use crate::resp::{self, Reply};
 use crate::servers::{find_binary, spawn_until_ready, valkey_ping};
@@ -49,10 +49,10 @@ impl ValkeyNode {
         self.process.is_some()
     }
 
-    fn launch(&mut self, replica_of: Option<u16>) {
+    fn command(&self, port: u16, replica_of: Option<u16>) -> Command {
         let mut command = Command::new(valkey_binary());
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args([
                 "--save",
                 "",
@@ -68,6 +68,24 @@ impl ValkeyNode {
         if let Some(primary) = replica_of {
             command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
         }
+        command
+    }
+
+    /// The first start, on a port picked now.
+    fn launch_on_free_port(&mut self, replica_of: Option<u16>) {
+        let (port, process) = ports::start_on_free_port(
+            "valkey-server",
+            &self.log,
+            |port| ChildProcess::spawn("valkey-server", self.command(port, replica_of), &self.log),
+            valkey_ping,
+        );
+        self.port = port;
+        self.process = Some(process);
+    }
+
+    /// A restart on the node's own port.
+    fn launch(&mut self, replica_of: Option<u16>) {
+        let command = self.command(self.port, replica_of);
         let port = self.port;
         self.process = Some(spawn_until_ready(
             "valkey-server",
@@ -80,7 +98,6 @@ impl ValkeyNode {
 
 struct Sentinel {
     port: u16,
-    config: PathBuf,
     log: PathBuf,
     process: Option<ChildProcess>,
 }
@@ -91,7 +108,7 @@ pub struct ValkeyHa {
     sentinels: Vec<Sentinel>,
     nodes: Vec<ValkeyNode>,
     replication_proxy: Option<FaultProxy>,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl ValkeyHa {
@@ -112,21 +129,21 @@ impl ValkeyHa {
                 let node_dir = dir.path().join(name);
                 std::fs::create_dir_all(&node_dir).expect("node dir");
                 ValkeyNode {
-                    port: free_port(),
+                    port: 0,
                     log: node_dir.join("valkey.log"),
                     dir: node_dir,
                     process: None,
                 }
             })
             .collect();
-        nodes[0].launch(None);
+        nodes[0].launch_on_free_port(None);
         let replication_proxy = options
             .replication_proxy
             .then(|| FaultProxy::start(nodes[0].addr()));
         let replicate_from = replication_proxy
             .as_ref()
             .map_or(nodes[0].port, FaultProxy::port);
-        nodes[1].launch(Some(replicate_from));
+        nodes[1].launch_on_free_port(Some(replicate_from));
         // Sentinel re-points a replica whose configured primary address differs from
         // the one it monitors (the proxy's), but only once `failover-timeout` has
         // passed since it last changed it: a long timeout keeps the proxied link.
@@ -135,12 +152,20 @@ impl ValkeyHa {
         } else {
             10_000
         };
-        let sentinels = (1..=SENTINELS)
-            .map(|i| {
-                let sentinel_dir = dir.path().join(format!("sentinel-{i}"));
-                std::fs::create_dir_all(&sentinel_dir).expect("sentinel dir");
-                let port = free_port();
-                let config = sentinel_dir.join("sentinel.conf");
+        let primary = nodes[0].port;
+        let mut ha = Self {
+            sentinels: Vec::new(),
+            nodes,
+            replication_proxy,
+            dir,
+        };
+        ha.wait_in_sync(READY_TIMEOUT);
+        for i in 1..=SENTINELS {
+            let sentinel_dir = ha.dir.path().join(format!("sentinel-{i}"));
+            std::fs::create_dir_all(&sentinel_dir).expect("sentinel dir");
+            let config = sentinel_dir.join("sentinel.conf");
+            let log = sentinel_dir.join("sentinel.log");
+            let spawn = |port: u16| {
                 std::fs::write(
                     &config,
                     format!(
@@ -150,35 +175,19 @@ impl ValkeyHa {
                          sentinel failover-timeout {SENTINEL_SERVICE} {failover_timeout_ms}\n\
                          sentinel parallel-syncs {SENTINEL_SERVICE} 1\n",
                         dir = sentinel_dir.display(),
-                        primary = nodes[0].port,
                     ),
                 )
                 .expect("sentinel config written");
-                Sentinel {
-                    port,
-                    config,
-                    log: sentinel_dir.join("sentinel.log"),
-                    process: None,
-                }
-            })
-            .collect();
-        let mut ha = Self {
-            nodes,
-            sentinels,
-            replication_proxy,
-            _dir: dir,
-        };
-        ha.wait_in_sync(READY_TIMEOUT);
-        for sentinel in &mut ha.sentinels {
-            let mut command = Command::new(valkey_binary());
-            command.arg(&sentinel.config).arg("--sentinel");
-            let port = sentinel.port;
-            sentinel.process = Some(spawn_until_ready(
-                "sentinel",
-                command,
-                &sentinel.log,
-                || valkey_ping(port),
-            ));
+                let mut command = Command::new(valkey_binary());
+                command.arg(&config).arg("--sentinel");
+                ChildProcess::spawn("sentinel", command, &log)
+            };
+            let (port, process) = ports::start_on_free_port("sentinel", &log, spawn, valkey_ping);
+            ha.sentinels.push(Sentinel {
+                port,
+                log,
+                process: Some(process),
+            });
         }
         ha.wait_sentinels_settled(READY_TIMEOUT);
         ha

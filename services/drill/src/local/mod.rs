@@ -109,10 +109,9 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<Report> {
         .clone()
         .unwrap_or_else(|| scratch.path().to_path_buf());
     let setup = vec![
-        format!(
-            "topology: 3 NATS nodes (TASKS stream R3), Valkey primary + replica + 3 Sentinels, \
-             2 gateways, 2 workers, a fault proxy on every path; all on 127.0.0.1"
-        ),
+        "topology: 3 NATS nodes (TASKS stream R3), Valkey primary + replica + 3 Sentinels, \
+         2 gateways, 2 workers, a fault proxy on every path; all on 127.0.0.1"
+            .to_string(),
         format!("binaries: {}", bin_dir.display()),
         format!(
             "valkey access: {valkey_access:?}; min_replicas_ack: {}",
@@ -184,7 +183,7 @@ async fn run_scenario(
     load: LoadSettings,
 ) -> anyhow::Result<ScenarioResult> {
     let started = Instant::now();
-    let mut topology = Topology::start(options).await?;
+    let mut topology = start_topology(options).await?;
     let enqueued_before = topology.enqueued().await;
     let run_id = format!("{}-{}", scenario.name(), std::process::id());
     let exercise = Exercise::begin(topology.client.clone(), load, run_id).await?;
@@ -218,6 +217,23 @@ async fn run_scenario(
         counters_after: collected.after,
         notes,
     })
+}
+
+/// A port picked at run time can be taken by another process before a binary binds
+/// it; a fresh topology picks fresh ports.
+async fn start_topology(options: TopologyOptions) -> anyhow::Result<Topology> {
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 1;
+    loop {
+        match Topology::start(options.clone()).await {
+            Ok(topology) => return Ok(topology),
+            Err(error) if attempt < ATTEMPTS => {
+                eprintln!("topology did not start ({error:#}); starting a fresh one");
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 fn failed_to_run(scenario: Scenario, error: String) -> ScenarioResult {
