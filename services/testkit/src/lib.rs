@@ -4,13 +4,21 @@
 
 pub mod apps;
 pub mod client;
+pub mod fault_proxy;
 pub mod host;
+pub mod nats_cluster;
+mod ports;
 pub mod process;
+pub mod resp;
 pub mod servers;
+pub mod valkey_sentinel;
 pub mod wait;
 
 pub use apps::{App, AppHandle, ProcessApp, Stack};
 pub use client::ApiClient;
+pub use fault_proxy::FaultProxy;
 pub use host::{free_port, workspace_root};
+pub use nats_cluster::NatsCluster;
 pub use servers::{NatsServer, ValkeyServer};
+pub use valkey_sentinel::ValkeyHa;
 pub use wait::eventually;

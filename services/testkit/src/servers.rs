@@ -15,7 +15,7 @@ use crate::process::ChildProcess;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-fn find_binary(env_var: &str, under_tools: &str, name: &str) -> PathBuf {
+pub(crate) fn find_binary(env_var: &str, under_tools: &str, name: &str) -> PathBuf {
     if let Ok(path) = std::env::var(env_var) {
         if !path.is_empty() {
             return PathBuf::from(path);
@@ -226,7 +226,7 @@ impl ServerKind for Valkey {
 
 /// Starts `command` and polls `ready` until it holds; panics with the server's log
 /// if it does not within `START_TIMEOUT`.
-fn spawn_until_ready(
+pub(crate) fn spawn_until_ready(
     name: &str,
     command: Command,
     log: &Path,
@@ -246,7 +246,7 @@ fn spawn_until_ready(
     process
 }
 
-fn valkey_ping(port: u16) -> bool {
+pub(crate) fn valkey_ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -260,7 +260,7 @@ fn valkey_ping(port: u16) -> bool {
     matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
 }
 
-fn http_ok(port: u16, path: &str) -> bool {
+pub(crate) fn http_ok(port: u16, path: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
