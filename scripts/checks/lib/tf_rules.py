@@ -38,7 +38,7 @@ HARDCODED = [
 # AWS resources that take no tags argument.
 AWS_UNTAGGABLE = {
     "aws_route_table_association", "aws_iam_role_policy_attachment", "aws_iam_role_policy",
-    "aws_kms_alias", "aws_route", "aws_default_security_group_rule",
+    "aws_kms_alias", "aws_route", "aws_default_security_group_rule", "aws_eks_access_policy_association",
 }
 HCLOUD_UNLABELABLE = {"hcloud_network_subnet", "hcloud_load_balancer_target", "hcloud_load_balancer_service",
                       "hcloud_load_balancer_network", "hcloud_server_network", "hcloud_firewall_attachment"}

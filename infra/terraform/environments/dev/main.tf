@@ -13,6 +13,53 @@ provider "aws" {
   }
 }
 
+# The pipeline's roles: deploy (GitHub environment dev) and plan (dev-plan).
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  repository  = var.github_repository
+  name_prefix = "${local.name}-github"
+  tags        = local.tags
+  roles = {
+    deploy = {
+      environment   = "dev"
+      inline_policy = local.describe_cluster
+    }
+    plan = {
+      environment         = "dev-plan"
+      managed_policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+      inline_policy       = local.plan_state
+    }
+  }
+}
+
+locals {
+  describe_cluster = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["eks:DescribeCluster"]
+      Resource = "arn:aws:eks:${var.aws_region}:*:cluster/${local.name}"
+    }]
+  })
+  # terraform plan reads this environment's state and takes its lock file.
+  plan_state = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+        Resource = ["arn:aws:s3:::tasklane-terraform-state/dev/terraform.tfstate", "arn:aws:s3:::tasklane-terraform-state/dev/terraform.tfstate.tflock"]
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket"]
+        Resource = "arn:aws:s3:::tasklane-terraform-state"
+      },
+    ]
+  })
+}
+
 module "eks" {
   source = "../../modules/eks"
 
@@ -23,6 +70,13 @@ module "eks" {
   public_access_cidrs = var.admin_cidrs
   log_retention_days  = 30
   tags                = local.tags
+
+  # The deploy role may change the tasklane namespace only; the plan role reads
+  # the cluster (helm releases included) for terraform plan.
+  access_entries = {
+    deploy = { principal_arn = module.github_oidc.role_arns["deploy"], policy = "AmazonEKSAdminPolicy", namespaces = ["tasklane"] }
+    plan   = { principal_arn = module.github_oidc.role_arns["plan"], policy = "AmazonEKSAdminViewPolicy" }
+  }
 
   node_groups = {
     general = {
@@ -50,5 +104,19 @@ provider "helm" {
 module "addons" {
   source = "../../modules/platform-addons"
 
-  cluster_name = local.name
+  cluster_name              = local.name
+  cluster_autoscaler_values = [yamlencode(local.aws_cluster_autoscaler)]
+  extra_release_secrets     = {}
+}
+
+locals {
+  aws_cluster_autoscaler = {
+    cloudProvider = "aws"
+    awsRegion     = var.aws_region
+    autoDiscovery = { clusterName = module.eks.cluster_name }
+    rbac = { serviceAccount = {
+      name        = "cluster-autoscaler"
+      annotations = { "eks.amazonaws.com/role-arn" = module.eks.cluster_autoscaler_role_arn }
+    } }
+  }
 }

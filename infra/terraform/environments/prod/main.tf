@@ -19,6 +19,49 @@ provider "hcloud" {}
 
 provider "ovh" {}
 
+# The pipeline's roles. Both belong to the GitHub environment `production`, whose
+# reviewers approve every run that gets them: the deploy, and the plan (it reads
+# production state).
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  repository  = var.github_repository
+  name_prefix = "tasklane-prod-github"
+  tags        = local.tags
+  roles = {
+    deploy = {
+      environment = "production"
+      inline_policy = jsonencode({
+        Version = "2012-10-17"
+        Statement = [{
+          Effect   = "Allow"
+          Action   = ["eks:DescribeCluster"]
+          Resource = "arn:aws:eks:${var.aws_region}:*:cluster/tasklane-prod-aws"
+        }]
+      })
+    }
+    plan = {
+      environment         = "production"
+      managed_policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+      inline_policy = jsonencode({
+        Version = "2012-10-17"
+        Statement = [
+          {
+            Effect   = "Allow"
+            Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+            Resource = ["arn:aws:s3:::tasklane-terraform-state/prod/terraform.tfstate", "arn:aws:s3:::tasklane-terraform-state/prod/terraform.tfstate.tflock"]
+          },
+          {
+            Effect   = "Allow"
+            Action   = ["s3:ListBucket"]
+            Resource = "arn:aws:s3:::tasklane-terraform-state"
+          },
+        ]
+      })
+    }
+  }
+}
+
 module "eks" {
   source = "../../modules/eks"
 
@@ -29,6 +72,11 @@ module "eks" {
   public_access_cidrs = var.admin_cidrs
   log_retention_days  = 365
   tags                = local.tags
+
+  access_entries = {
+    deploy = { principal_arn = module.github_oidc.role_arns["deploy"], policy = "AmazonEKSAdminPolicy", namespaces = ["tasklane"] }
+    plan   = { principal_arn = module.github_oidc.role_arns["plan"], policy = "AmazonEKSAdminViewPolicy" }
+  }
 
   node_groups = {
     general = {
@@ -97,19 +145,49 @@ provider "helm" {
 }
 
 module "addons_aws" {
-  source       = "../../modules/platform-addons"
-  providers    = { helm = helm.aws }
-  cluster_name = "tasklane-prod-aws"
+  source                = "../../modules/platform-addons"
+  providers             = { helm = helm.aws }
+  cluster_name          = "tasklane-prod-aws"
+  extra_release_secrets = {}
+  cluster_autoscaler_values = [yamlencode({
+    cloudProvider = "aws"
+    awsRegion     = var.aws_region
+    autoDiscovery = { clusterName = module.eks.cluster_name }
+    rbac = { serviceAccount = {
+      name        = "cluster-autoscaler"
+      annotations = { "eks.amazonaws.com/role-arn" = module.eks.cluster_autoscaler_role_arn }
+    } }
+  })]
 }
 
+# k3s ships metrics-server and enforces NetworkPolicy itself; volumes come from
+# Hetzner's CSI driver, whose StorageClass hcloud-volumes is the default. The
+# nodes are a fixed agent_count (modules/hcloud-k3s/README.md says why).
 module "addons_hcloud" {
-  source       = "../../modules/platform-addons"
-  providers    = { helm = helm.hcloud }
-  cluster_name = "tasklane-prod-hetzner"
+  source                 = "../../modules/platform-addons"
+  providers              = { helm = helm.hcloud }
+  cluster_name           = "tasklane-prod-hetzner"
+  install_metrics_server = false
+  extra_releases = {
+    hcloud-csi = {
+      repository = "https://charts.hetzner.cloud"
+      chart      = "hcloud-csi"
+      version    = "2.9.0"
+      namespace  = "kube-system"
+    }
+  }
+  extra_release_secrets = {
+    hcloud-csi = { "controller.hcloudToken.value" = var.hcloud_csi_token }
+  }
 }
 
+# OVH's Managed Kubernetes brings the rest: Cinder CSI volumes (default
+# StorageClass csi-cinder-high-speed), Canal (Calico enforces NetworkPolicy),
+# metrics-server, and the node pool's own autoscaler (modules/ovh-mks).
 module "addons_ovh" {
-  source       = "../../modules/platform-addons"
-  providers    = { helm = helm.ovh }
-  cluster_name = "tasklane-prod-ovh"
+  source                 = "../../modules/platform-addons"
+  providers              = { helm = helm.ovh }
+  cluster_name           = "tasklane-prod-ovh"
+  install_metrics_server = false
+  extra_release_secrets  = {}
 }
