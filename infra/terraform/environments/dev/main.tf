@@ -17,47 +17,14 @@ provider "aws" {
 module "github_oidc" {
   source = "../../modules/github-oidc"
 
-  repository  = var.github_repository
-  name_prefix = "${local.name}-github"
-  tags        = local.tags
-  roles = {
-    deploy = {
-      environment   = "dev"
-      inline_policy = local.describe_cluster
-    }
-    plan = {
-      environment         = "dev-plan"
-      managed_policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
-      inline_policy       = local.plan_state
-    }
-  }
-}
-
-locals {
-  describe_cluster = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = ["eks:DescribeCluster"]
-      Resource = "arn:aws:eks:${var.aws_region}:*:cluster/${local.name}"
-    }]
-  })
-  # terraform plan reads this environment's state and takes its lock file.
-  plan_state = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-        Resource = ["arn:aws:s3:::tasklane-terraform-state/dev/terraform.tfstate", "arn:aws:s3:::tasklane-terraform-state/dev/terraform.tfstate.tflock"]
-      },
-      {
-        Effect   = "Allow"
-        Action   = ["s3:ListBucket"]
-        Resource = "arn:aws:s3:::tasklane-terraform-state"
-      },
-    ]
-  })
+  repository         = var.github_repository
+  name_prefix        = "tasklane-dev-github"
+  deploy_environment = "dev"
+  plan_environment   = "dev-plan"
+  eks_cluster_names  = [local.name]
+  state_bucket       = "tasklane-terraform-state"
+  state_key          = "dev/terraform.tfstate"
+  tags               = local.tags
 }
 
 module "eks" {

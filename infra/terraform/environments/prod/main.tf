@@ -25,41 +25,14 @@ provider "ovh" {}
 module "github_oidc" {
   source = "../../modules/github-oidc"
 
-  repository  = var.github_repository
-  name_prefix = "tasklane-prod-github"
-  tags        = local.tags
-  roles = {
-    deploy = {
-      environment = "production"
-      inline_policy = jsonencode({
-        Version = "2012-10-17"
-        Statement = [{
-          Effect   = "Allow"
-          Action   = ["eks:DescribeCluster"]
-          Resource = "arn:aws:eks:${var.aws_region}:*:cluster/tasklane-prod-aws"
-        }]
-      })
-    }
-    plan = {
-      environment         = "production"
-      managed_policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
-      inline_policy = jsonencode({
-        Version = "2012-10-17"
-        Statement = [
-          {
-            Effect   = "Allow"
-            Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-            Resource = ["arn:aws:s3:::tasklane-terraform-state/prod/terraform.tfstate", "arn:aws:s3:::tasklane-terraform-state/prod/terraform.tfstate.tflock"]
-          },
-          {
-            Effect   = "Allow"
-            Action   = ["s3:ListBucket"]
-            Resource = "arn:aws:s3:::tasklane-terraform-state"
-          },
-        ]
-      })
-    }
-  }
+  repository         = var.github_repository
+  name_prefix        = "tasklane-prod-github"
+  deploy_environment = "production"
+  plan_environment   = "production"
+  eks_cluster_names  = ["tasklane-prod-aws"]
+  state_bucket       = "tasklane-terraform-state"
+  state_key          = "prod/terraform.tfstate"
+  tags               = local.tags
 }
 
 module "eks" {

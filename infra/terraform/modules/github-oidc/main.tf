@@ -3,6 +3,49 @@
 # named GitHub environment of this repository can assume. No access key exists.
 
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  account = data.aws_caller_identity.current.account_id
+  arn     = "arn:${data.aws_partition.current.partition}"
+  # deploy: find the clusters (aws eks update-kubeconfig); what it may do inside
+  # them is the EKS access entry's business. plan: read everything, and this
+  # environment's state object and its lock file.
+  roles = {
+    deploy = {
+      environment         = var.deploy_environment
+      managed_policy_arns = []
+      inline_policy = jsonencode({
+        Version = "2012-10-17"
+        Statement = [{
+          Effect   = "Allow"
+          Action   = ["eks:DescribeCluster"]
+          Resource = [for c in var.eks_cluster_names : "${local.arn}:eks:${data.aws_region.current.name}:${local.account}:cluster/${c}"]
+        }]
+      })
+    }
+    plan = {
+      environment         = var.plan_environment
+      managed_policy_arns = ["${local.arn}:iam::aws:policy/ReadOnlyAccess"]
+      inline_policy = jsonencode({
+        Version = "2012-10-17"
+        Statement = [
+          {
+            Effect   = "Allow"
+            Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+            Resource = ["${local.arn}:s3:::${var.state_bucket}/${var.state_key}", "${local.arn}:s3:::${var.state_bucket}/${var.state_key}.tflock"]
+          },
+          {
+            Effect   = "Allow"
+            Action   = ["s3:ListBucket"]
+            Resource = "${local.arn}:s3:::${var.state_bucket}"
+          },
+        ]
+      })
+    }
+  }
+}
 
 data "tls_certificate" "github" {
   url = "https://token.actions.githubusercontent.com/.well-known/openid-configuration"
@@ -16,7 +59,7 @@ resource "aws_iam_openid_connect_provider" "github" {
 }
 
 data "aws_iam_policy_document" "trust" {
-  for_each = var.roles
+  for_each = local.roles
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]
@@ -40,7 +83,7 @@ data "aws_iam_policy_document" "trust" {
 }
 
 resource "aws_iam_role" "this" {
-  for_each = var.roles
+  for_each = local.roles
 
   name                 = "${var.name_prefix}-${each.key}"
   description          = "GitHub Actions, ${var.repository}, environment ${each.value.environment}"
@@ -51,7 +94,7 @@ resource "aws_iam_role" "this" {
 
 resource "aws_iam_role_policy_attachment" "this" {
   for_each = { for pair in flatten([
-    for role, spec in var.roles : [for arn in spec.managed_policy_arns : { key = "${role}/${arn}", role = role, arn = arn }]
+    for role, spec in local.roles : [for arn in spec.managed_policy_arns : { key = "${role}/${arn}", role = role, arn = arn }]
   ]) : pair.key => pair }
 
   role       = aws_iam_role.this[each.value.role].name
@@ -59,7 +102,7 @@ resource "aws_iam_role_policy_attachment" "this" {
 }
 
 resource "aws_iam_role_policy" "this" {
-  for_each = { for role, spec in var.roles : role => spec if spec.inline_policy != null }
+  for_each = local.roles
 
   name   = "pipeline"
   role   = aws_iam_role.this[each.key].id

@@ -1,5 +1,5 @@
 output "role_arns" {
-  description = "ARN of each role by short name: the AWS_DEPLOY_ROLE_ARN / AWS_PLAN_ROLE_ARN variables of the GitHub environments."
+  description = "ARN of the deploy and plan roles: the AWS_DEPLOY_ROLE_ARN / AWS_PLAN_ROLE_ARN variables of the GitHub environments."
   value       = { for k, r in aws_iam_role.this : k => r.arn }
 }
 

@@ -16,17 +16,48 @@ variable "name_prefix" {
   }
 }
 
-variable "roles" {
-  type = map(object({
-    # The GitHub environment a job must run in to assume the role.
-    environment         = string
-    managed_policy_arns = optional(list(string), [])
-    inline_policy       = optional(string)
-  }))
-  description = "Roles by short name (deploy, plan), each bound to one GitHub environment."
+variable "deploy_environment" {
+  type        = string
+  description = "GitHub environment whose jobs get the deploy role (dev, production)."
   validation {
-    condition     = length(var.roles) > 0 && alltrue([for r in values(var.roles) : can(regex("^[A-Za-z0-9_-]+$", r.environment))])
-    error_message = "Give at least one role, each with a GitHub environment name."
+    condition     = can(regex("^[A-Za-z0-9_-]+$", var.deploy_environment))
+    error_message = "deploy_environment must be a GitHub environment name."
+  }
+}
+
+variable "plan_environment" {
+  type        = string
+  description = "GitHub environment whose jobs get the plan role (dev-plan; production, whose plan needs the approval)."
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]+$", var.plan_environment))
+    error_message = "plan_environment must be a GitHub environment name."
+  }
+}
+
+variable "eks_cluster_names" {
+  type        = list(string)
+  description = "EKS clusters the deploy role may describe (its rights inside come from access entries)."
+  validation {
+    condition     = length(var.eks_cluster_names) > 0
+    error_message = "Give at least one cluster."
+  }
+}
+
+variable "state_bucket" {
+  type        = string
+  description = "S3 bucket of the Terraform state the plan role reads."
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{2,62}$", var.state_bucket))
+    error_message = "state_bucket must be an S3 bucket name."
+  }
+}
+
+variable "state_key" {
+  type        = string
+  description = "Key of this environment's state object in state_bucket."
+  validation {
+    condition     = can(regex("^[A-Za-z0-9/_.-]+$", var.state_key))
+    error_message = "state_key must be an S3 object key."
   }
 }
 
