@@ -28,17 +28,18 @@ def check(stack: Stack, env: str, deploy_script: str, pins: list[str]) -> int:
         project = projects.get(spec.get("project"))
         if project is None:
             problems.add(f"{app}: project {spec.get('project')!r} is not rendered here (never `default`)")
-            continue
-        repos = set(project.spec.get("sourceRepos") or [])
-        dests = project.spec.get("destinations") or []
-        if not any(d.get("namespace") == spec["destination"]["namespace"] and
-                   d.get("server") == spec["destination"]["server"] for d in dests):
-            problems.add(f"{app}: destination {spec['destination']} is outside project {project.name}")
-        if project.spec.get("clusterResourceWhitelist"):
-            problems.add(f"{project}: may create cluster-scoped objects")
+            repos = None
+        else:
+            repos = set(project.spec.get("sourceRepos") or [])
+            dests = project.spec.get("destinations") or []
+            if not any(d.get("namespace") == spec["destination"]["namespace"] and
+                       d.get("server") == spec["destination"]["server"] for d in dests):
+                problems.add(f"{app}: destination {spec['destination']} is outside project {project.name}")
+            if project.spec.get("clusterResourceWhitelist"):
+                problems.add(f"{project}: may create cluster-scoped objects")
         sources = spec.get("sources") or [spec.get("source")]
         for src in sources:
-            if src["repoURL"] not in repos:
+            if repos is not None and src["repoURL"] not in repos:
                 problems.add(f"{app}: source {src['repoURL']} is not in project {project.name}'s sourceRepos")
             if env == "prod" and "chart" not in src and src.get("targetRevision") in ("main", "HEAD", "master"):
                 problems.add(f"{app}: production follows {src['targetRevision']}, so any merge deploys without "

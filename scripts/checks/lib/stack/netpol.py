@@ -112,10 +112,11 @@ def check(stack: Stack, flows_path: str) -> int:
             if s.ip or s.name.startswith("anyone") or (src == "*" and s.namespace != NAMESPACE):
                 continue
             wanted.add((s.name, dst, number, proto))
-            for d in by_name.get(dst, []):
-                if not allowed(stack, s, d, number, proto):
-                    problems.add(f"needed flow {s.name} -> {dst}:{number}/{proto} is denied")
-    checked = 0
+            if any(not allowed(stack, s, d, number, proto) for d in by_name.get(dst, [])) and \
+                    (s.name, dst, number, proto, "denied") not in wanted:
+                wanted.add((s.name, dst, number, proto, "denied"))
+                problems.add(f"needed flow {s.name} -> {dst}:{number}/{proto} is denied")
+    checked, reported = 0, set()
     for s in peers:
         for d in peers:
             outside = d.ip or d.namespace != NAMESPACE
@@ -124,7 +125,9 @@ def check(stack: Stack, flows_path: str) -> int:
                 continue
             for number, proto in set(d.ports.values()):
                 checked += 1
-                if (s.name, d.name, number, proto) not in wanted and allowed(stack, s, d, number, proto):
+                flow = (s.name, d.name, number, proto)
+                if flow not in wanted and flow not in reported and allowed(stack, s, d, number, proto):
+                    reported.add(flow)
                     problems.add(f"{s.name} -> {d.name}:{number}/{proto} is allowed but no flow needs it")
     missing = {n for f in spec["flows"] for n in f[:2] if n != "*" and n not in by_name}
     for name in sorted(missing):

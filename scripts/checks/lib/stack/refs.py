@@ -99,8 +99,8 @@ def check(stack: Stack, operator_docs: list[str]) -> int:
         elif (kind, name) in by_hand:
             have, origin = by_hand[(kind, name)], operator_doc
         else:
-            problems.add(f"{where}: {kind} {name} is not rendered, and {operator_doc or 'no doc'} "
-                         f"does not list it as created by the operator")
+            listed = f"{operator_doc} does not list it" if operator_doc else "no operator doc lists it"
+            problems.add(f"{where}: {kind} {name} is not rendered, and {listed} as created by the operator")
             continue
         missing = sorted((keys or set()) - have) if have is not None else []
         if missing:
