@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Renders the upstream NATS and Valkey charts, at the versions pinned in
-# infra/helm/{nats,valkey}/upstream.yaml, with tasklane's values. Needs
-# network access to the chart repositories, so the CI pipeline runs it
-# (scripts/checks/20-k8s.sh checks the same values offline against a schema).
+# infra/helm/{nats,valkey}/upstream.yaml, with tasklane's values. By default
+# from the chart repositories (network access: the CI pipeline); with
+# UPSTREAM_CHARTS=DIR from unpacked copies DIR/<chart>-<version> instead, which
+# is how scripts/checks/25-stack.sh renders them offline.
 #
 #   scripts/render-upstream.sh [OUT_DIR]     # default build/upstream
 set -euo pipefail
@@ -22,7 +23,12 @@ for component in nats valkey; do
   version=$(field version "$pin")
   release=$(field release "$pin")
   namespace=$(field namespace "$pin")
-  "$helm_bin" template "$release" "$chart" --repo "$repo" --version "$version" \
+  if [ -n "${UPSTREAM_CHARTS:-}" ]; then
+    source_args=("$UPSTREAM_CHARTS/$chart-$version")
+  else
+    source_args=("$chart" --repo "$repo" --version "$version")
+  fi
+  "$helm_bin" template "$release" "${source_args[@]}" \
     --namespace "$namespace" --kube-version "$kube_version" \
     --api-versions monitoring.coreos.com/v1 \
     -f "infra/helm/$component/values.yaml" > "$out/$component.yaml"

@@ -34,7 +34,7 @@ fi
 step "yamllint (charts' values, manifests, compose; templates are Go templates, not YAML)"
 "$CHECK_TOOLS/yamllint" -s -c scripts/checks/lib/yamllint.yaml \
   infra/helm/*/values.yaml infra/helm/*/Chart.yaml infra/helm/*/ci/*.yaml infra/helm/*/upstream.yaml \
-  infra/namespaces.yaml infra/network-policies.yaml infra/argocd-app.yaml \
+  infra/argocd/values.yaml infra/argocd/Chart.yaml infra/namespaces.yaml \
   docker-compose.yml infra/compose || fail "yamllint"
 
 step "helm dependency build (tasklane-lib into each chart's charts/, offline)"
@@ -57,6 +57,12 @@ says "image.digest: api" "extraVolumes: only in the api schema"
 
 step "helm lint --strict (the library, then each chart with default and production values)"
 helm lint --strict infra/helm/tasklane-lib || fail "helm lint tasklane-lib"
+helm lint --strict --kube-version "$KUBE_VERSION" infra/helm/base || fail "helm lint base"
+helm lint --strict --kube-version "$KUBE_VERSION" infra/helm/base --set externalSecrets.enabled=true \
+  || fail "helm lint base (External Secrets)"
+for env_name in dev prod; do
+  helm lint --strict infra/argocd -f "infra/environments/$env_name/argocd.yaml" || fail "helm lint argocd ($env_name)"
+done
 for chart in api worker; do
   helm lint --strict --kube-version "$KUBE_VERSION" "infra/helm/$chart" || fail "helm lint $chart"
   helm lint --strict --kube-version "$KUBE_VERSION" "infra/helm/$chart" \
@@ -64,10 +70,12 @@ for chart in api worker; do
 done
 
 render() {  # render NAME CHART [helm args...]
-  local name=$1 chart=$2; shift 2
-  helm template "tasklane-$chart" "infra/helm/$chart" --namespace tasklane \
+  local name=$1 chart=$2 path=infra/helm/$2; shift 2
+  [ "$chart" = argocd ] && path=infra/argocd
+  helm template "tasklane-$chart" "$path" --namespace tasklane \
     --kube-version "$KUBE_VERSION" \
     --api-versions monitoring.coreos.com/v1 --api-versions keda.sh/v1alpha1 \
+    --api-versions cert-manager.io/v1 --api-versions external-secrets.io/v1 \
     "$@" > "$BUILD/$name.yaml"
   echo "rendered $BUILD/$name.yaml ($(grep -c '^kind:' "$BUILD/$name.yaml") objects)"
 }
@@ -79,6 +87,11 @@ render worker-default worker
 render worker-production worker -f infra/helm/worker/ci/production-values.yaml
 render worker-hpa worker --set autoscaling.mode=hpa
 render worker-fixed worker --set autoscaling.mode=none
+render api-ingress api --set ingress.enabled=true --set ingress.host=tasklane.example.com
+render base base
+render base-external-secrets base --set externalSecrets.enabled=true
+render argocd-dev argocd -f infra/environments/dev/argocd.yaml
+render argocd-prod argocd -f infra/environments/prod/argocd.yaml
 
 grep -q '^kind: ScaledObject' "$BUILD/worker-default.yaml" && ! grep -q '^kind: HorizontalPodAutoscaler' "$BUILD/worker-default.yaml" \
   || fail "mode=keda must render a ScaledObject and no HPA"
@@ -95,7 +108,8 @@ ENV_KEYS=("$PY" scripts/checks/lib/env_keys.py services/core/src/config.rs)
 mkdir -p "$BUILD/env"
 for env_name in dev prod; do
   for chart in api worker; do
-    render "env/$env_name-$chart" "$chart" -f "infra/environments/$env_name/$chart.yaml"
+    render "env/$env_name-$chart" "$chart" -f "infra/environments/$env_name/$chart.yaml" \
+      --set-string "image.digest=sha256:$(printf '%064d' 3)"
   done
   "${ENV_KEYS[@]}" "$BUILD/env/$env_name-api.yaml" "$BUILD/env/$env_name-worker.yaml" || fail "env keys ($env_name)"
 done
@@ -106,8 +120,7 @@ says "TASKLANE_WORKER__CONCURENCY is not a key"
 
 step "Kubernetes $KUBE_VERSION schemas, CRD schemas and tasklane rules on every rendered object"
 VALIDATE=("$PY" scripts/checks/lib/validate_manifests.py "$KUBE_VERSION")
-"${VALIDATE[@]}" "$BUILD"/*.yaml infra/namespaces.yaml infra/network-policies.yaml infra/argocd-app.yaml \
-  || fail "manifests"
+"${VALIDATE[@]}" "$BUILD"/*.yaml "$BUILD"/env/*.yaml infra/namespaces.yaml || fail "manifests"
 # negative: six planted faults in a copy of a render
 "$PY" scripts/checks/lib/break_render.py "$BUILD/worker-production.yaml" "$BUILD/bad/worker-broken.yaml"
 rejects "a broken render" "${VALIDATE[@]}" "$BUILD/bad/worker-broken.yaml"
@@ -140,7 +153,12 @@ bad_values api "limits" --set resources.limits=null
 # cross-field rules (tasklane.validateValues in infra/helm/tasklane-lib)
 bad_values worker "must be at least config.worker.shutdownGrace" --set terminationGracePeriodSeconds=30
 bad_values worker "must be at least config.worker.shutdownGrace" --set config.worker.shutdownGrace=2m
-bad_values api "needs config.nats.tls.caSecretName" --set config.nats.tls.enabled=true
+bad_values api "needs config.nats.tls.caSecretName" --set config.nats.tls.caSecretName=
+# production without a digest, and an edge without a host or with a snippet
+bad_values worker "image.requireDigest is set" --set image.requireDigest=true
+bad_values api "/ingress/host" --set ingress.enabled=true
+bad_values api "snippet" --set ingress.enabled=true --set ingress.host=a.example.com \
+  --set 'ingress.annotations.nginx\.ingress\.kubernetes\.io/configuration-snippet=x'
 bad_values api "requestTimeout must be longer than config.api.publishTimeout" --set config.api.requestTimeout=5s
 bad_values api "minAvailable must be below autoscaling.minReplicas" --set podDisruptionBudget.minAvailable=2
 bad_values worker "maxUnavailable must not exceed" --set autoscaling.mode=none --set replicaCount=1 \
@@ -177,7 +195,7 @@ grep -q 'infra/monitoring/grafana/dashboards' docker-compose.yml || fail "compos
 
 step "checkov policy scan (rendered charts, manifests, Dockerfile)"
 mkdir -p "$BUILD/scan"
-cp "$BUILD"/*.yaml infra/namespaces.yaml infra/network-policies.yaml "$BUILD/scan/"
+cp "$BUILD"/*.yaml infra/namespaces.yaml "$BUILD/scan/"
 BC_SKIP_MAPPING=TRUE "$CHECKOV" --config-file scripts/checks/lib/checkov.yaml \
   -d "$BUILD/scan" --framework kubernetes || fail "checkov kubernetes"
 BC_SKIP_MAPPING=TRUE "$CHECKOV" --config-file scripts/checks/lib/checkov.yaml \

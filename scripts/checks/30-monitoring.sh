@@ -16,8 +16,10 @@ source scripts/lib/report.sh
 step "installing pinned tools into .tools/"
 ensure_check_tools
 ensure_promtool
+ensure_amtool
 PY=$CHECK_TOOLS/python
 "$PROMTOOL" --version 2>&1 | head -1
+"$AMTOOL" --version 2>&1 | head -1
 
 MON=infra/monitoring
 RULES=$MON/alerts/tasklane-rules.yaml
@@ -102,6 +104,36 @@ says "input_value='5 minutes'"
 sed 's/imagePullPolicy:/imagePulPolicy:/' "$MON/exporters/valkey-exporter.yaml" > "$WORK/bad/bad-deployment.yaml"
 rejects "Deployment with a misspelt field" "${CHECK[@]}" k8s "$WORK/bad/bad-deployment.yaml"
 says "'imagePulPolicy' was unexpected"
+
+step "Alertmanager: the config loads, critical pages, warning goes to the team channel (amtool)"
+"$PY" - "$MON/kube-prometheus-stack-values.yaml" "$WORK/alertmanager.yaml" <<'EOF' || fail "extract alertmanager config"
+import sys, yaml
+yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["alertmanager"]["config"], open(sys.argv[2], "w"))
+EOF
+routes() {  # routes CONFIG LABEL=VALUE...: the receivers an alert with these labels reaches
+  "$AMTOOL" config routes test --config.file="$1" "${@:2}" 2>/dev/null
+}
+route_case() {  # route_case CONFIG WANT LABEL=VALUE...
+  local got
+  got=$(routes "$1" "${@:3}")
+  if [ "$got" = "$2" ]; then echo "  ${*:3} -> $got"; else fail "${*:3} reaches '$got', want '$2'"; fi
+}
+"$AMTOOL" check-config "$WORK/alertmanager.yaml" || fail "amtool check-config"
+route_case "$WORK/alertmanager.yaml" pager,team-chat alertname=TasklaneNatsDown severity=critical namespace=tasklane
+route_case "$WORK/alertmanager.yaml" team-chat alertname=TasklaneBacklogGrowing severity=warning namespace=tasklane
+route_case "$WORK/alertmanager.yaml" null alertname=Watchdog severity=none
+sed 's/receiver: pager/receiver: pagr/' "$WORK/alertmanager.yaml" > "$WORK/bad/alertmanager-undefined.yaml"
+rejects "a route to a receiver that is not defined" "$AMTOOL" check-config "$WORK/bad/alertmanager-undefined.yaml"
+says 'undefined receiver "pagr"'
+"$PY" - "$WORK/alertmanager.yaml" "$WORK/bad/alertmanager-nopage.yaml" <<'EOF'
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+c["route"]["routes"] = [r for r in c["route"]["routes"] if r["receiver"] != "pager"]
+yaml.safe_dump(c, open(sys.argv[2], "w"))
+EOF
+rejects "a tree where critical alerts page nobody" \
+  bash -c '[ "$("$0" config routes test --config.file="$1" severity=critical)" = pager,team-chat ]' \
+  "$AMTOOL" "$WORK/bad/alertmanager-nopage.yaml"
 
 step "alert labels, annotations and runbook anchors in docs/runbooks.md"
 ALERT_ARGS=(--rules "$RULES" --url-prefix "$RUNBOOK_PREFIX" --severity critical --severity warning)

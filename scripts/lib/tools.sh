@@ -13,6 +13,10 @@ set -euo pipefail
 
 tasklane_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tools_dir=$tasklane_root/.tools
+# A virtualenv writes its own path into every script it installs. .tools may be
+# a link to a folder several checkouts share; resolving it keeps those paths
+# valid when the checkout that created a virtualenv is gone.
+if [ -d "$tools_dir" ]; then tools_dir=$(cd "$tools_dir" && pwd -P); fi
 
 # --- Python tools -------------------------------------------------------------------
 # One virtualenv per set of tools that install together; a set is reinstalled when
@@ -20,11 +24,27 @@ tools_dir=$tasklane_root/.tools
 
 venv_bin() { printf '%s/venvs/%s/bin' "$tools_dir" "$1"; }
 
+# A virtualenv installed from another path (see tools_dir) has the right
+# packages, but its scripts start the interpreter of that path, which may be
+# gone: point them at this one.
+repoint_venv_scripts() {  # repoint_venv_scripts DIR
+  local f first
+  for f in "$1"/bin/*; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    first=$(head -c 300 "$f" | head -n 1 | tr -d '\0')
+    case "$first" in
+      "#!$1/bin/python" | "#!$1/bin/python3") ;;
+      "#!"*/bin/python | "#!"*/bin/python3) sed -i "1s|.*|#!$1/bin/python|" "$f" ;;
+    esac
+  done
+}
+
 ensure_venv() {  # ensure_venv NAME PACKAGE==VERSION...
   local name=$1; shift
   local dir="$tools_dir/venvs/$name"
   local wanted="$*"
   if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$wanted" ]; then
+    repoint_venv_scripts "$dir"
     return
   fi
   mkdir -p "$tools_dir/venvs"
@@ -149,29 +169,43 @@ build_chart_dependencies() {
   done
 }
 
-# --- promtool -----------------------------------------------------------------------
-# Prometheus ships promtool in its GitHub release tarball; Debian's prometheus
-# package carries the same binary. `apt-get download` fetches the pinned .deb without
-# installing it (no service is set up) and only the binary is unpacked. Exports
-# PROMTOOL.
+# --- promtool and amtool -----------------------------------------------------------
+# Prometheus and Alertmanager ship promtool and amtool in their GitHub release
+# tarballs; Debian's prometheus and prometheus-alertmanager packages carry the
+# same binaries. `apt-get download` fetches the pinned .deb without installing it
+# (no service is set up) and only its files are unpacked. Export PROMTOOL and
+# AMTOOL.
 
 PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
+ALERTMANAGER_DEB_VERSION=0.25.0-1+b4
 
-ensure_promtool() {
-  local dir=$tools_dir/prometheus-$PROMETHEUS_DEB_VERSION
-  PROMTOOL=$dir/usr/bin/promtool
-  if [ ! -x "$PROMTOOL" ]; then
+unpacked_deb() {  # unpacked_deb PACKAGE VERSION: the folder its files are unpacked into
+  local dir=$tools_dir/$1-$2
+  if [ ! -f "$dir/.unpacked" ]; then
     mkdir -p "$dir"
     (
       cd "$dir"
-      if ! apt-get download "prometheus=$PROMETHEUS_DEB_VERSION" 2>/dev/null; then
+      if ! apt-get download "$1=$2" >/dev/null 2>&1; then
         as_root apt-get update -qq
-        apt-get download "prometheus=$PROMETHEUS_DEB_VERSION"
+        apt-get download "$1=$2"
       fi
-      dpkg -x prometheus_*.deb . && rm -f prometheus_*.deb
+      dpkg -x "$1"_*.deb . && rm -f "$1"_*.deb
+      touch .unpacked
     )
   fi
+  printf '%s' "$dir"
+}
+
+ensure_promtool() {
+  PROMTOOL=$tools_dir/prometheus-$PROMETHEUS_DEB_VERSION/usr/bin/promtool
+  # Unpacked before the .unpacked marker existed: the binary is all it needs.
+  [ -x "$PROMTOOL" ] || PROMTOOL=$(unpacked_deb prometheus "$PROMETHEUS_DEB_VERSION")/usr/bin/promtool
   export PROMTOOL
+}
+
+ensure_amtool() {
+  AMTOOL=$(unpacked_deb prometheus-alertmanager "$ALERTMANAGER_DEB_VERSION")/usr/bin/amtool
+  export AMTOOL
 }
 
 # --- Graphviz -----------------------------------------------------------------------

@@ -14,11 +14,13 @@ import sys
 # Values only one chart has, by dotted path; everything else is shared.
 OWN = {
     "api": {
+        "ingress",
         "preStopSleepSeconds",
         "autoscaling.enabled",
         "autoscaling.targetCPUUtilizationPercentage",
         "config.api",
         "networkPolicy.ingressNamespaces",
+        "networkPolicy.ingressPodLabels",
         "podDisruptionBudget.minAvailable",
     },
     "worker": {

@@ -6,14 +6,17 @@ models of pinned cloudcoil packages (generated from the upstream CRDs):
 
     python3 -m venv /tmp/crdgen
     /tmp/crdgen/bin/pip install cloudcoil-models-keda==2.16.1.0 \
-        cloudcoil-models-prometheus-operator==0.80.1.0
+        cloudcoil-models-prometheus-operator==0.80.1.0 \
+        cloudcoil-models-cert-manager==1.17.1.0
     /tmp/crdgen/bin/python scripts/checks/lib/gen_crd_schemas.py
 
 Objects are closed (additionalProperties: false) wherever the model lists its
 fields, matching model_validate(extra="forbid"): a misspelt field is an error,
-not a silently ignored key. Argo CD has no such package; its Application
-schema (argoproj.io_v1alpha1_application.json) is maintained by hand and
-covers the fields infra/argocd-app.yaml uses.
+not a silently ignored key. Argo CD and External Secrets have no such
+package; their schemas (argoproj.io_v1alpha1_application.json,
+argoproj.io_v1alpha1_appproject.json, external-secrets.io_v1_externalsecret.json)
+are maintained by hand and cover the fields infra/argocd and infra/helm/base
+render, closed the same way.
 """
 
 import json
@@ -36,6 +39,7 @@ def close_objects(node):
 
 
 def main():
+    from cloudcoil.models.cert_manager.v1 import Certificate, Issuer
     from cloudcoil.models.keda.v1alpha1 import ScaledObject, TriggerAuthentication
     from cloudcoil.models.prometheus_operator.v1 import PodMonitor, ServiceMonitor
 
@@ -44,6 +48,8 @@ def main():
         "keda.sh_v1alpha1_triggerauthentication.json": (TriggerAuthentication, "keda.sh/v1alpha1", "TriggerAuthentication"),
         "monitoring.coreos.com_v1_servicemonitor.json": (ServiceMonitor, "monitoring.coreos.com/v1", "ServiceMonitor"),
         "monitoring.coreos.com_v1_podmonitor.json": (PodMonitor, "monitoring.coreos.com/v1", "PodMonitor"),
+        "cert-manager.io_v1_certificate.json": (Certificate, "cert-manager.io/v1", "Certificate"),
+        "cert-manager.io_v1_issuer.json": (Issuer, "cert-manager.io/v1", "Issuer"),
     }
     OUT.mkdir(parents=True, exist_ok=True)
     for name, (model, api_version, kind) in models.items():

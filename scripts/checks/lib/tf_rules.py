@@ -11,6 +11,9 @@ know:
   - taggable AWS resources carry `tags`, hcloud resources carry `labels`;
   - no secret is hard-coded (keys, private key blocks, literal passwords/tokens);
   - environments keep state remotely, encrypted, with locking;
+  - no instance user data carries a key, a token or a generated password
+    (cloud metadata services hand user data to any process on the node);
+  - no add-on chart is pinned to a release with a known critical CVE;
   - each module and environment has a README.md.
 
     python3 tf_rules.py ROOT                 check every dir under ROOT with .tf files
@@ -38,10 +41,16 @@ HARDCODED = [
 # AWS resources that take no tags argument.
 AWS_UNTAGGABLE = {
     "aws_route_table_association", "aws_iam_role_policy_attachment", "aws_iam_role_policy",
-    "aws_kms_alias", "aws_route", "aws_default_security_group_rule",
+    "aws_kms_alias", "aws_route", "aws_default_security_group_rule", "aws_eks_access_policy_association",
 }
 HCLOUD_UNLABELABLE = {"hcloud_network_subnet", "hcloud_load_balancer_target", "hcloud_load_balancer_service",
                       "hcloud_load_balancer_network", "hcloud_server_network", "hcloud_firewall_attachment"}
+# What must never reach instance user data, directly or through locals.
+USER_DATA_SECRET = re.compile(r"tls_private_key|random_password|private_key|client_key|kubeconfig|\btoken\b")
+# Add-on charts with a known critical vulnerability below these versions, per
+# release line: ingress-nginx before 4.11.5 / 4.12.1 (CVE-2025-1974 and related).
+PATCHED = {"ingress_nginx": {(4, 11): (4, 11, 5), (4, 12): (4, 12, 1)}}
+PATCHED_FLOOR = {"ingress_nginx": (4, 11, 5)}
 TOP_LEVEL = {"terraform", "variable", "output", "resource", "data", "module", "locals", "provider",
              "moved", "import", "check", "removed", "ephemeral"}
 
@@ -162,8 +171,50 @@ def check_dir(d, is_env):
             src = unq(body.get("source", ""))
             if not src.startswith("./") and not src.startswith("../") and "version" not in body:
                 errors.append("%s: module %s from %s has no pinned version" % (f, name, src))
+    errors += check_user_data(docs) + check_chart_versions(d)
     if is_env and not backend_seen:
         errors.append("environment without a remote backend")
+    return errors
+
+
+def check_user_data(docs):
+    """user_data expressions, with the locals they use, hold nothing secret."""
+    local_exprs = {}
+    for doc in docs.values():
+        for block in doc.get("locals", []):
+            local_exprs.update({k: str(v) for k, v in block.items()})
+
+    def expand(expr, depth=0):
+        if depth > 8:
+            return expr
+        used = re.findall(r"local\.([A-Za-z_][A-Za-z0-9_-]*)", expr)
+        return expr + "".join(expand(local_exprs.get(u, ""), depth + 1) for u in used)
+
+    errors = []
+    for f, doc in docs.items():
+        for rtype, instances in blocks(doc, "resource"):
+            for rname, body in instances.items():
+                if "user_data" in body:
+                    m = USER_DATA_SECRET.search(expand(str(body["user_data"])))
+                    if m:
+                        errors.append("%s: %s.%s puts %s into user_data, which the metadata service hands "
+                                      "to anything on the node" % (f, rtype, unq(rname), m.group(0)))
+    return errors
+
+
+def check_chart_versions(d):
+    errors = []
+    path = os.path.join(d, "variables.tf")
+    text = open(path).read() if os.path.exists(path) else ""
+    for chart, lines in PATCHED.items():
+        m = re.search(r"\b%s\s*=\s*optional\(string,\s*\"v?([0-9]+)\.([0-9]+)\.([0-9]+)\"\)" % chart, text)
+        if not m:
+            continue
+        version = tuple(int(x) for x in m.groups())
+        fixed = lines.get(version[:2], PATCHED_FLOOR[chart])
+        if version < fixed:
+            errors.append("variables.tf: %s chart %s has a known critical vulnerability; %s or later"
+                          % (chart, ".".join(map(str, version)), ".".join(map(str, fixed))))
     return errors
 
 
@@ -213,6 +264,9 @@ MUTATIONS = {
     "state without locking": ("environments/dev/versions.tf", "    use_lockfile = true\n", ""),
     "syntax error": ("modules/platform-addons/main.tf", 'resource "helm_release" "keda" {',
                      'resource "helm_release" "keda" {{'),
+    "secret in user data": ("modules/hcloud-k3s/main.tf", "  user_data = local.user_data\n",
+                            "  user_data = join(\"\\n\", [local.user_data, local.write_files])\n"),
+    "vulnerable ingress-nginx": ("modules/platform-addons/variables.tf", '"4.15.1"', '"4.11.3"'),
     "unknown block": ("modules/platform-addons/outputs.tf", 'output "ingress_namespace"', 'outptu "ingress_namespace"'),
 }
 

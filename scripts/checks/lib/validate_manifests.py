@@ -4,7 +4,8 @@ Usage: validate_manifests.py KUBE_VERSION FILE...
 
 - Core kinds against the Kubernetes OpenAPI schemas of KUBE_VERSION
   (kubernetes-validate, strict: unknown fields are errors).
-- Custom resources (KEDA, Prometheus Operator, Argo CD) against the JSON
+- Custom resources (KEDA, Prometheus Operator, Argo CD, cert-manager, External
+  Secrets) against the JSON
   schemas committed in infra/schemas/crds/; a kind with no schema is an error.
 - KEDA trigger metadata is a free string map to the CRD, so the keys of the
   nats-jetstream scaler are checked here.
@@ -28,6 +29,10 @@ CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_v1_servicemonitor.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_v1_podmonitor.json",
     ("argoproj.io/v1alpha1", "Application"): "argoproj.io_v1alpha1_application.json",
+    ("argoproj.io/v1alpha1", "AppProject"): "argoproj.io_v1alpha1_appproject.json",
+    ("cert-manager.io/v1", "Certificate"): "cert-manager.io_v1_certificate.json",
+    ("cert-manager.io/v1", "Issuer"): "cert-manager.io_v1_issuer.json",
+    ("external-secrets.io/v1", "ExternalSecret"): "external-secrets.io_v1_externalsecret.json",
 }
 # keda.sh/docs/scalers/nats-jetstream
 NATS_JETSTREAM_REQUIRED = {"natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold"}

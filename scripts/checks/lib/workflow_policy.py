@@ -4,8 +4,12 @@ actionlint and the workflow JSON schema prove a workflow runs; these rules prove
 is the pipeline we promise in ci/README.md: actions pinned by commit SHA,
 least-privilege permissions, OIDC instead of long-lived cloud keys, one deploy at a
 time per environment, production behind an approval and after dev, images scanned
-before they are pushed, deploys pinned to the pushed digests, and a reviewed,
-expiring scan ignore file.
+before they are pushed, deploys pinned to the pushed digests, a reviewed,
+expiring scan ignore file; production credentials (cloud tokens, prod plans)
+only behind the production approval and never for a pull request; a write token
+only where the approved production deploy releases to the GitOps clusters; an
+end-to-end kind job on every pull request; the whole-stack check on the real
+upstream charts.
 
     python3 workflow_policy.py WORKFLOW TRIVYIGNORE     check, exit 1 on violations
     python3 workflow_policy.py --self-test WORKFLOW TRIVYIGNORE
@@ -24,6 +28,9 @@ LONG_LIVED_KEYS = re.compile(r"secrets\.(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY
                              r"AWS_SESSION_TOKEN|KUBECONFIG\w*)", re.I)
 MAX_IGNORE_DAYS = 90
 DIGEST_VARS = ("API_DIGEST", "WORKER_DIGEST")
+NOT_FOR_PULL_REQUESTS = re.compile(r"event_name\s*(!=\s*'pull_request'|==\s*'push')")
+PRODUCTION_SECRET = re.compile(r"secrets\.(?!GITHUB_TOKEN\b)\w+")
+GITOPS_REF = "git/refs/heads/deploy/prod"
 NEEDS_OUTPUT = re.compile(r"^\$\{\{\s*needs\.([\w-]+)\.outputs\.[\w-]+\s*\}\}$")
 
 
@@ -149,6 +156,8 @@ def check_workflow(wf, text):
                 errors.append("job %s: step %r pushes an image before any scan"
                               % (name, s.get("name")))
 
+    errors += check_production_gates(jobs)
+
     if not any(".ci/run" in (s.get("run") or "") or "scripts/test.sh" in (s.get("run") or "")
                for j in jobs.values() for s in j.get("steps") or []):
         errors.append("no job runs .ci/run / scripts/test.sh (the tests developers run)")
@@ -158,6 +167,47 @@ def check_workflow(wf, text):
     upstream = jobs.get("upstream-charts") or {}
     if not any("scripts/render-upstream.sh" in (s.get("run") or "") for s in upstream.get("steps") or []):
         errors.append("job upstream-charts does not run scripts/render-upstream.sh")
+    if not any("scripts/checks/25-stack.sh" in (s.get("run") or "") and (s.get("env") or {}).get("UPSTREAM_RENDERS")
+               for s in upstream.get("steps") or []):
+        errors.append("job upstream-charts does not run scripts/checks/25-stack.sh on its renders (UPSTREAM_RENDERS)")
+    e2e = [n for n, j in jobs.items() if any("ci/e2e-kind.sh" in (s.get("run") or "") for s in j.get("steps") or [])]
+    if not e2e:
+        errors.append("no job runs ci/e2e-kind.sh (build, kind, helm test, upgrade, rollback)")
+    for name in e2e:
+        job = jobs[name]
+        if NOT_FOR_PULL_REQUESTS.search(str(job.get("if", ""))):
+            errors.append("job %s: the end-to-end job must run on pull requests too" % name)
+        perms = job.get("permissions")
+        if (isinstance(perms, dict) and perms.get("id-token")) or PRODUCTION_SECRET.search(yaml.safe_dump(job)):
+            errors.append("job %s: the end-to-end job needs no cloud login and no secret" % name)
+    return errors
+
+
+def check_production_gates(jobs):
+    """Production credentials and the write token stay behind the approval."""
+    errors = []
+    for name, job in jobs.items():
+        steps = job.get("steps") or []
+        plans_prod = any("terraform plan" in (s.get("run") or "") and
+                         "environments/prod" in str(s.get("working-directory", "")) for s in steps)
+        secrets = sorted(set(PRODUCTION_SECRET.findall(yaml.safe_dump(steps))))
+        if plans_prod or secrets:
+            what = "plans production" if plans_prod else "reads %s" % ", ".join(secrets)
+            if env_name(job) != "production":
+                errors.append("job %s: %s outside the production environment (no approval)" % (name, what))
+            if not NOT_FOR_PULL_REQUESTS.search(str(job.get("if", ""))):
+                errors.append("job %s: %s on pull requests too" % (name, what))
+        perms = job.get("permissions")
+        if perms == "write-all" or (isinstance(perms, dict) and perms.get("contents") == "write"):
+            runs = [s.get("run") or "" for s in steps]
+            deploy_at = next((i for i, r in enumerate(runs) if "ci/deploy.sh" in r), None)
+            release_at = next((i for i, r in enumerate(runs) if GITOPS_REF in r), None)
+            if env_name(job) != "production" or deploy_at is None or release_at is None:
+                errors.append("job %s: contents: write outside the production deploy that releases %s"
+                              % (name, GITOPS_REF))
+            elif release_at < deploy_at:
+                errors.append("job %s: releases to the GitOps clusters before ci/deploy.sh verified the commit"
+                              % name)
     return errors
 
 
@@ -217,7 +267,8 @@ def self_test(wf, text, ignore):
         return next(j for j in w["jobs"].values() if pred(j))
 
     def deploy_job(w, env):
-        return first_job_with(w, lambda j: env_name(j) == env)
+        return first_job_with(w, lambda j: env_name(j) == env and
+                              any("ci/deploy.sh" in (s.get("run") or "") for s in j.get("steps") or []))
 
     def unpin(w):
         step = first_job_with(w, lambda j: True)["steps"][0]
@@ -242,6 +293,12 @@ def self_test(wf, text, ignore):
         push = [s for s in job["steps"] if (s.get("with") or {}).get("push") is True][0]
         job["steps"].remove(push)
         job["steps"].insert(1, push)
+
+    def release_first(w):
+        steps = deploy_job(w, "production")["steps"]
+        release = next(s for s in steps if GITOPS_REF in (s.get("run") or ""))
+        steps.remove(release)
+        steps.insert(1, release)
 
     # name: (workflow, text, what the rejection must say)
     cases = {
@@ -269,6 +326,20 @@ def self_test(wf, text, ignore):
         "long-lived AWS key": (wf, text + "\n# ${{ secrets.AWS_SECRET_ACCESS_KEY }}\n", "long-lived credential"),
         "pull_request_target": (mutate(lambda w: triggers(w).__setitem__("pull_request_target", None)), text,
                                 "pull_request_target"),
+        "prod plan on pull requests": (mutate(lambda w: w["jobs"]["terraform-plan-prod"].pop("if")), text,
+                                       "plans production on pull requests too"),
+        "prod plan without approval": (mutate(lambda w: w["jobs"]["terraform-plan-prod"].__setitem__(
+            "environment", "prod-plan")), text, "plans production outside the production environment"),
+        "write token in another job": (mutate(lambda w: w["jobs"]["images"]["permissions"].__setitem__(
+            "contents", "write")), text, "job images: contents: write outside the production deploy"),
+        "GitOps release before verify": (mutate(release_first), text, "before ci/deploy.sh verified"),
+        "no end-to-end job": (mutate(lambda w: w["jobs"].pop("e2e-kind")), text, "no job runs ci/e2e-kind.sh"),
+        "end-to-end on push only": (mutate(lambda w: w["jobs"]["e2e-kind"].__setitem__(
+            "if", "github.event_name == 'push'")), text, "must run on pull requests too"),
+        "stack check not on real charts": (mutate(lambda w: w["jobs"]["upstream-charts"]["steps"].__setitem__(
+            slice(None), [s for s in w["jobs"]["upstream-charts"]["steps"]
+                          if "25-stack" not in (s.get("run") or "")])), text,
+            "does not run scripts/checks/25-stack.sh"),
         "upstream charts not rendered": (mutate(lambda w: w["jobs"]["upstream-charts"]["steps"].__setitem__(
             slice(None), [s for s in w["jobs"]["upstream-charts"]["steps"]
                           if "render-upstream" not in (s.get("run") or "")])), text,

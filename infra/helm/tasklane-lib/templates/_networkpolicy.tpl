@@ -1,5 +1,5 @@
 {{/*
-Default-deny for the chart's pods with the paths they need: Prometheus (and,
+Default-deny for the chart's pods with the paths they need: the Prometheus pods (and,
 when the chart lists networkPolicy.ingressNamespaces, clients and the tasklane
 `helm test` pods) in on the http port; NATS, Valkey and DNS out. A second
 policy lets the chart's `helm test` pod reach only the gateway and DNS.
@@ -28,6 +28,9 @@ spec:
         - namespaceSelector:
             matchLabels:
               kubernetes.io/metadata.name: {{ . }}
+          podSelector:
+            matchLabels:
+              {{- toYaml $np.ingressPodLabels | nindent 14 }}
         {{- end }}
         # `helm test` pods of the tasklane charts (api and worker).
         - podSelector:
@@ -43,6 +46,9 @@ spec:
         - namespaceSelector:
             matchLabels:
               kubernetes.io/metadata.name: {{ $np.monitoringNamespace }}
+          podSelector:
+            matchLabels:
+              {{- toYaml $np.prometheusPodLabels | nindent 14 }}
   egress:
     - ports:
         - port: {{ $np.natsPort }}

@@ -8,6 +8,9 @@ charts are here; a chart adds its own through "tasklane.chartValueErrors".
 {{- if and .Values.config.nats.tls.enabled (not .Values.config.nats.tls.caSecretName) }}
 {{- $errors = append $errors "config.nats.tls.enabled needs config.nats.tls.caSecretName" }}
 {{- end }}
+{{- if and .Values.image.requireDigest (not .Values.image.digest) }}
+{{- $errors = append $errors "image.requireDigest is set: give image.digest (sha256:...), production deploys run only scanned images" }}
+{{- end }}
 {{- $a := .Values.autoscaling }}
 {{- $autoscaled := ne (include "tasklane.autoscaled" .) "" }}
 {{- if and $autoscaled (gt (int $a.minReplicas) (int $a.maxReplicas)) }}

@@ -13,6 +13,20 @@ provider "aws" {
   }
 }
 
+# The pipeline's roles: deploy (GitHub environment dev) and plan (dev-plan).
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  repository         = var.github_repository
+  name_prefix        = "tasklane-dev-github"
+  deploy_environment = "dev"
+  plan_environment   = "dev-plan"
+  eks_cluster_names  = [local.name]
+  state_bucket       = "tasklane-terraform-state"
+  state_key          = "dev/terraform.tfstate"
+  tags               = local.tags
+}
+
 module "eks" {
   source = "../../modules/eks"
 
@@ -23,6 +37,13 @@ module "eks" {
   public_access_cidrs = var.admin_cidrs
   log_retention_days  = 30
   tags                = local.tags
+
+  # The deploy role may change the tasklane namespace only; the plan role reads
+  # the cluster (helm releases included) for terraform plan.
+  access_entries = {
+    deploy = { principal_arn = module.github_oidc.role_arns["deploy"], policy = "AmazonEKSAdminPolicy", namespaces = ["tasklane"] }
+    plan   = { principal_arn = module.github_oidc.role_arns["plan"], policy = "AmazonEKSAdminViewPolicy" }
+  }
 
   node_groups = {
     general = {
@@ -50,5 +71,19 @@ provider "helm" {
 module "addons" {
   source = "../../modules/platform-addons"
 
-  cluster_name = local.name
+  cluster_name              = local.name
+  cluster_autoscaler_values = [yamlencode(local.aws_cluster_autoscaler)]
+  extra_release_secrets     = {}
+}
+
+locals {
+  aws_cluster_autoscaler = {
+    cloudProvider = "aws"
+    awsRegion     = var.aws_region
+    autoDiscovery = { clusterName = module.eks.cluster_name }
+    rbac = { serviceAccount = {
+      name        = "cluster-autoscaler"
+      annotations = { "eks.amazonaws.com/role-arn" = module.eks.cluster_autoscaler_role_arn }
+    } }
+  }
 }

@@ -13,3 +13,8 @@ output "eks_nat_public_ips" {
   description = "Egress addresses of the dev cluster."
   value       = module.eks.nat_public_ips
 }
+
+output "github_role_arns" {
+  description = "AWS_DEPLOY_ROLE_ARN (deploy) and AWS_PLAN_ROLE_ARN (plan) of the GitHub environments dev and dev-plan."
+  value       = module.github_oidc.role_arns
+}

@@ -27,3 +27,13 @@ variable "admin_cidrs" {
   }
 }
 
+
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) whose workflows get the deploy and plan roles."
+  default     = "tasklane/tasklane"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must be owner/name."
+  }
+}

@@ -20,5 +20,9 @@ terraform {
       source  = "hashicorp/helm"
       version = "~> 3.0"
     }
+    tls = {
+      source  = "hashicorp/tls"
+      version = "~> 4.0"
+    }
   }
 }

@@ -19,6 +19,22 @@ provider "hcloud" {}
 
 provider "ovh" {}
 
+# The pipeline's roles. Both belong to the GitHub environment `production`, whose
+# reviewers approve every run that gets them: the deploy, and the plan (it reads
+# production state).
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  repository         = var.github_repository
+  name_prefix        = "tasklane-prod-github"
+  deploy_environment = "production"
+  plan_environment   = "production"
+  eks_cluster_names  = ["tasklane-prod-aws"]
+  state_bucket       = "tasklane-terraform-state"
+  state_key          = "prod/terraform.tfstate"
+  tags               = local.tags
+}
+
 module "eks" {
   source = "../../modules/eks"
 
@@ -29,6 +45,11 @@ module "eks" {
   public_access_cidrs = var.admin_cidrs
   log_retention_days  = 365
   tags                = local.tags
+
+  access_entries = {
+    deploy = { principal_arn = module.github_oidc.role_arns["deploy"], policy = "AmazonEKSAdminPolicy", namespaces = ["tasklane"] }
+    plan   = { principal_arn = module.github_oidc.role_arns["plan"], policy = "AmazonEKSAdminViewPolicy" }
+  }
 
   node_groups = {
     general = {
@@ -97,19 +118,49 @@ provider "helm" {
 }
 
 module "addons_aws" {
-  source       = "../../modules/platform-addons"
-  providers    = { helm = helm.aws }
-  cluster_name = "tasklane-prod-aws"
+  source                = "../../modules/platform-addons"
+  providers             = { helm = helm.aws }
+  cluster_name          = "tasklane-prod-aws"
+  extra_release_secrets = {}
+  cluster_autoscaler_values = [yamlencode({
+    cloudProvider = "aws"
+    awsRegion     = var.aws_region
+    autoDiscovery = { clusterName = module.eks.cluster_name }
+    rbac = { serviceAccount = {
+      name        = "cluster-autoscaler"
+      annotations = { "eks.amazonaws.com/role-arn" = module.eks.cluster_autoscaler_role_arn }
+    } }
+  })]
 }
 
+# k3s ships metrics-server and enforces NetworkPolicy itself; volumes come from
+# Hetzner's CSI driver, whose StorageClass hcloud-volumes is the default. The
+# nodes are a fixed agent_count (modules/hcloud-k3s/README.md says why).
 module "addons_hcloud" {
-  source       = "../../modules/platform-addons"
-  providers    = { helm = helm.hcloud }
-  cluster_name = "tasklane-prod-hetzner"
+  source                 = "../../modules/platform-addons"
+  providers              = { helm = helm.hcloud }
+  cluster_name           = "tasklane-prod-hetzner"
+  install_metrics_server = false
+  extra_releases = {
+    hcloud-csi = {
+      repository = "https://charts.hetzner.cloud"
+      chart      = "hcloud-csi"
+      version    = "2.9.0"
+      namespace  = "kube-system"
+    }
+  }
+  extra_release_secrets = {
+    hcloud-csi = { "controller.hcloudToken.value" = var.hcloud_csi_token }
+  }
 }
 
+# OVH's Managed Kubernetes brings the rest: Cinder CSI volumes (default
+# StorageClass csi-cinder-high-speed), Canal (Calico enforces NetworkPolicy),
+# metrics-server, and the node pool's own autoscaler (modules/ovh-mks).
 module "addons_ovh" {
-  source       = "../../modules/platform-addons"
-  providers    = { helm = helm.ovh }
-  cluster_name = "tasklane-prod-ovh"
+  source                 = "../../modules/platform-addons"
+  providers              = { helm = helm.ovh }
+  cluster_name           = "tasklane-prod-ovh"
+  install_metrics_server = false
+  extra_release_secrets  = {}
 }

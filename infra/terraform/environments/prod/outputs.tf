@@ -23,3 +23,8 @@ output "ingress_addresses" {
     hetzner = module.hcloud.ingress_ipv4_addresses
   }
 }
+
+output "github_role_arns" {
+  description = "AWS_DEPLOY_ROLE_ARN (deploy) and AWS_PLAN_ROLE_ARN (plan) of the GitHub environment production."
+  value       = module.github_oidc.role_arns
+}

@@ -44,3 +44,23 @@ variable "ovh_service_name" {
     error_message = "ovh_service_name must be the 32 hex character project ID."
   }
 }
+
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) whose workflows get the deploy and plan roles."
+  default     = "tasklane/tasklane"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must be owner/name."
+  }
+}
+
+variable "hcloud_csi_token" {
+  type        = string
+  description = "Hetzner API token for the CSI driver (read and write volumes of the project); TF_VAR_hcloud_csi_token from the production environment's secrets."
+  sensitive   = true
+  validation {
+    condition     = length(var.hcloud_csi_token) == 64
+    error_message = "hcloud_csi_token must be a 64 character Hetzner API token."
+  }
+}

@@ -28,5 +28,13 @@ terraform {
       source  = "ovh/ovh"
       version = "~> 1.6"
     }
+    tls = {
+      source  = "hashicorp/tls"
+      version = "~> 4.0"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
   }
 }

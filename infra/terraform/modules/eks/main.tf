@@ -1,6 +1,10 @@
 # An EKS cluster in its own VPC: private nodes behind NAT, secrets encrypted with a
 # customer-managed KMS key, IRSA and EKS Pod Identity for workload credentials,
-# control plane and flow logs kept for audits.
+# control plane and flow logs kept for audits. What the tasklane charts need from
+# a cluster comes with it: the EBS CSI driver with an encrypted gp3 default
+# StorageClass (NATS and Valkey volumes), NetworkPolicy enforcement in the VPC
+# CNI, an IAM role for the cluster autoscaler, and access entries for the
+# pipeline's roles.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -338,7 +342,7 @@ resource "aws_eks_node_group" "this" {
 
   tags = local.tags
 
-  # The cluster autoscaler or Karpenter owns desired_size after creation.
+  # The cluster autoscaler (platform-addons) owns desired_size after creation.
   lifecycle {
     ignore_changes = [scaling_config[0].desired_size]
   }
@@ -346,9 +350,172 @@ resource "aws_eks_node_group" "this" {
   depends_on = [aws_iam_role_policy_attachment.node]
 }
 
+# The VPC CNI enforces NetworkPolicy only when told to; tasklane's default-deny
+# policies are otherwise decoration.
 resource "aws_eks_addon" "vpc_cni" {
-  cluster_name = aws_eks_cluster.this.name
-  addon_name   = "vpc-cni"
-  tags         = local.tags
-  depends_on   = [aws_eks_node_group.this]
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "vpc-cni"
+  resolve_conflicts_on_update = "OVERWRITE"
+  configuration_values        = jsonencode({ enableNetworkPolicy = "true" })
+  tags                        = local.tags
+  depends_on                  = [aws_eks_node_group.this]
+}
+
+# ---------------------------------------------------------------- storage
+
+# Without a CSI driver a PersistentVolumeClaim stays Pending: NATS and Valkey
+# never start. gp3, encrypted with the cluster's key, bound where the pod lands.
+resource "aws_eks_addon" "ebs_csi" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "aws-ebs-csi-driver"
+  service_account_role_arn    = aws_iam_role.ebs_csi.arn
+  resolve_conflicts_on_update = "OVERWRITE"
+  configuration_values = jsonencode({
+    storageClasses = [{
+      name                 = "gp3-encrypted"
+      annotations          = { "storageclass.kubernetes.io/is-default-class" = "true" }
+      volumeBindingMode    = "WaitForFirstConsumer"
+      reclaimPolicy        = "Retain"
+      allowVolumeExpansion = true
+      parameters = {
+        type      = "gp3"
+        encrypted = "true"
+        kmsKeyId  = aws_kms_key.this.arn
+      }
+    }]
+  })
+  tags       = local.tags
+  depends_on = [aws_eks_node_group.this]
+}
+
+locals {
+  oidc_issuer = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
+}
+
+# IRSA trust for one service account of the cluster.
+data "aws_iam_policy_document" "irsa" {
+  for_each = {
+    ebs_csi            = "kube-system:ebs-csi-controller-sa"
+    cluster_autoscaler = "kube-system:cluster-autoscaler"
+  }
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [aws_iam_openid_connect_provider.this.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:${each.value}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "ebs_csi" {
+  name               = "${var.name}-ebs-csi"
+  assume_role_policy = data.aws_iam_policy_document.irsa["ebs_csi"].json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "ebs_csi" {
+  role       = aws_iam_role.ebs_csi.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+}
+
+# The managed policy covers AWS-managed keys only; volumes use the cluster's key.
+resource "aws_iam_role_policy" "ebs_csi_kms" {
+  name = "use-cluster-key"
+  role = aws_iam_role.ebs_csi.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+        Resource = aws_kms_key.this.arn
+        Condition = {
+          Bool = { "kms:GrantIsForAWSResource" = "true" }
+        }
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+        Resource = aws_kms_key.this.arn
+      },
+    ]
+  })
+}
+
+# ---------------------------------------------------------------- autoscaling
+
+# The cluster autoscaler (installed by the platform-addons module) grows and
+# shrinks the managed node groups; EKS tags their Auto Scaling groups for its
+# auto-discovery. It may only change groups of this cluster.
+resource "aws_iam_role" "cluster_autoscaler" {
+  name               = "${var.name}-cluster-autoscaler"
+  assume_role_policy = data.aws_iam_policy_document.irsa["cluster_autoscaler"].json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy" "cluster_autoscaler" {
+  #checkov:skip=CKV_AWS_355:the Describe and Get calls accept no resource; the two that change groups are limited to this cluster's
+  name = "scale-node-groups"
+  role = aws_iam_role.cluster_autoscaler.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect = "Allow"
+        Action = [
+          "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+          "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+          "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+          "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+          "eks:DescribeNodegroup",
+        ]
+        Resource = "*"
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+        Resource = "*"
+        Condition = {
+          StringEquals = { "aws:ResourceTag/k8s.io/cluster-autoscaler/${var.name}" = "owned" }
+        }
+      },
+    ]
+  })
+}
+
+# ---------------------------------------------------------------- access
+
+# Who may use the Kubernetes API, with which EKS access policy and scope
+# (authentication_mode API: IAM principals have no access without an entry).
+resource "aws_eks_access_entry" "this" {
+  for_each = var.access_entries
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = each.value.principal_arn
+  type          = "STANDARD"
+  tags          = local.tags
+}
+
+resource "aws_eks_access_policy_association" "this" {
+  for_each = var.access_entries
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = aws_eks_access_entry.this[each.key].principal_arn
+  policy_arn    = "arn:${data.aws_partition.current.partition}:eks::aws:cluster-access-policy/${each.value.policy}"
+
+  access_scope {
+    type       = length(each.value.namespaces) > 0 ? "namespace" : "cluster"
+    namespaces = length(each.value.namespaces) > 0 ? each.value.namespaces : null
+  }
 }

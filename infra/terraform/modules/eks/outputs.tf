@@ -60,3 +60,13 @@ output "kubeconfig" {
     }]
   })
 }
+
+output "cluster_autoscaler_role_arn" {
+  description = "IAM role for the cluster autoscaler's service account kube-system/cluster-autoscaler (IRSA)."
+  value       = aws_iam_role.cluster_autoscaler.arn
+}
+
+output "cluster_arn" {
+  description = "ARN of the cluster, for IAM policies that may describe it."
+  value       = aws_eks_cluster.this.arn
+}

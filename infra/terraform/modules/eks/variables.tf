@@ -96,3 +96,22 @@ variable "tags" {
     error_message = "Tag keys must be 1-128 characters and values at most 256."
   }
 }
+
+variable "access_entries" {
+  type = map(object({
+    principal_arn = string
+    # An EKS cluster access policy name, e.g. AmazonEKSAdminPolicy.
+    policy = string
+    # Namespaces the policy is limited to; empty means the whole cluster.
+    namespaces = optional(list(string), [])
+  }))
+  description = "IAM principals (the pipeline's roles) allowed to use the Kubernetes API, by name."
+  default     = {}
+  validation {
+    condition = alltrue([
+      for e in values(var.access_entries) :
+      can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", e.principal_arn)) && can(regex("^AmazonEKS[A-Za-z]+Policy$", e.policy))
+    ])
+    error_message = "Each access entry needs an IAM role ARN and an EKS access policy name such as AmazonEKSAdminPolicy."
+  }
+}

@@ -1,10 +1,13 @@
 # k3s on Hetzner Cloud: servers on a private network behind a firewall, embedded
 # etcd across the control plane nodes, spread over hosts by a placement group.
 #
-# The cluster's certificate authorities are generated here and handed to k3s
-# before its first start, so Terraform can output a working kubeconfig without
-# SSH-ing into a node. Their keys live in the (encrypted, remote) state and in the
-# servers' user data: treat both as secrets.
+# The cluster's certificate authorities are generated here, so Terraform can
+# output a working kubeconfig. They, the join tokens and the k3s configuration
+# reach each node once, at creation, over SSH with a key of this configuration:
+# never through user data, which Hetzner's metadata service hands to anything
+# on the node that asks, pods included. The user data only blocks pods from the
+# metadata service. The keys live in the (encrypted, remote) state: treat it as
+# a secret; only the approved production pipeline reads it.
 
 locals {
   labels        = merge(var.labels, { "tasklane-cluster" = var.name })
@@ -14,7 +17,6 @@ locals {
   first_server  = local.server_ips[0]
   ca_names      = ["server-ca", "client-ca", "request-header-ca", "etcd/peer-ca", "etcd/server-ca"]
   tls_dir       = "/var/lib/rancher/k3s/server/tls"
-  install_k3s   = "curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION='${var.k3s_version}' sh -s -"
   private_iface = "enp7s0"
   # Primary IPs are bound to a datacenter, servers to a location.
   datacenters = {
@@ -41,8 +43,8 @@ resource "hcloud_placement_group" "this" {
   labels = local.labels
 }
 
-# Public side: the API for allow-listed CIDRs, HTTP(S) for the ingress controller,
-# optional SSH. Node-to-node traffic uses the private network, which the firewall
+# Public side: the API and SSH for allow-listed CIDRs, HTTP(S) for the ingress
+# controller. Node-to-node traffic uses the private network, which the firewall
 # does not filter.
 resource "hcloud_firewall" "this" {
   name   = var.name
@@ -72,21 +74,37 @@ resource "hcloud_firewall" "this" {
     source_ips  = ["0.0.0.0/0", "::/0"]
   }
 
-  dynamic "rule" {
-    for_each = length(var.ssh_allowed_cidrs) > 0 ? [1] : []
-    content {
-      description = "SSH, break-glass"
-      direction   = "in"
-      protocol    = "tcp"
-      port        = "22"
-      source_ips  = var.ssh_allowed_cidrs
-    }
+  # Terraform bootstraps each node over SSH from where it runs (the API's
+  # allow-list), and break-glass access comes from ssh_allowed_cidrs.
+  rule {
+    description = "SSH: bootstrap and break-glass"
+    direction   = "in"
+    protocol    = "tcp"
+    port        = "22"
+    source_ips  = distinct(concat(var.api_allowed_cidrs, var.ssh_allowed_cidrs))
   }
 }
 
 resource "random_password" "token" {
   length  = 48
   special = false
+}
+
+# Agents join with their own token: it admits a node, not a control plane member.
+resource "random_password" "agent_token" {
+  length  = 48
+  special = false
+}
+
+# Terraform's own way onto the nodes for the one-time bootstrap.
+resource "tls_private_key" "provision" {
+  algorithm = "ED25519"
+}
+
+resource "hcloud_ssh_key" "provision" {
+  name       = "${var.name}-provision"
+  public_key = tls_private_key.provision.public_key_openssh
+  labels     = local.labels
 }
 
 resource "tls_private_key" "ca" {
@@ -139,14 +157,39 @@ locals {
     { for n in local.ca_names : "${local.tls_dir}/${n}.key" => tls_private_key.ca[n].private_key_pem },
     { "${local.tls_dir}/service.key" = tls_private_key.service.private_key_pem },
   )
-  server_flags = join(" ", [
-    "--node-ip=$(ip -4 -o addr show ${local.private_iface} | awk '{print $4}' | cut -d/ -f1)",
-    "--flannel-iface=${local.private_iface}",
-    "--tls-san=${hcloud_primary_ip.api.ip_address}",
-    "--secrets-encryption",
-    "--disable=traefik",
-    "--kube-apiserver-arg=anonymous-auth=false",
-  ])
+  server_config = [for i in range(var.server_count) : merge({
+    token                = random_password.token.result
+    agent-token          = random_password.agent_token.result
+    node-ip              = local.server_ips[i]
+    flannel-iface        = local.private_iface
+    tls-san              = [hcloud_primary_ip.api.ip_address]
+    secrets-encryption   = true
+    disable              = ["traefik"]
+    "kube-apiserver-arg" = ["anonymous-auth=false"]
+  }, i == 0 ? { cluster-init = true } : { server = "https://${local.first_server}:6443" })]
+  agent_config = [for i in range(var.agent_count) : {
+    token         = random_password.agent_token.result
+    server        = "https://${local.first_server}:6443"
+    node-ip       = local.agent_ips[i]
+    flannel-iface = local.private_iface
+  }]
+  # One script per node, copied over SSH and removed after it ran: the files
+  # k3s reads at first start, then the pinned installer (which checks the
+  # release's checksums itself).
+  write_files = join("\n", [for path, content in local.ca_files :
+  "install -D -m 600 /dev/stdin '${path}' <<'PEM'\n${trimspace(content)}\nPEM"])
+  bootstrap = { for role in ["server", "agent"] : role => join("\n", [
+    "set -eu",
+    "curl -sfL '${local.installer_url}' -o /root/install-k3s.sh",
+    "INSTALL_K3S_VERSION='${var.k3s_version}' sh /root/install-k3s.sh ${role}",
+    "rm -f /root/install-k3s.sh",
+  ]) }
+  installer_url = "https://raw.githubusercontent.com/k3s-io/k3s/${replace(var.k3s_version, "+", "%2B")}/install.sh"
+  # Pods (k3s' pod network 10.42.0.0/16) never reach the metadata service,
+  # which serves this node's user data; set again on every boot.
+  user_data = join("\n", ["#cloud-config", yamlencode({
+    bootcmd = ["iptables -t raw -C PREROUTING -s 10.42.0.0/16 -d 169.254.169.254/32 -j DROP 2>/dev/null || iptables -t raw -I PREROUTING -s 10.42.0.0/16 -d 169.254.169.254/32 -j DROP"]
+  })])
 }
 
 # A stable public address for the API, known before any server exists, so it
@@ -166,7 +209,7 @@ resource "hcloud_server" "server" {
   server_type        = var.server_type
   image              = var.image
   location           = var.location
-  ssh_keys           = var.ssh_key_ids
+  ssh_keys           = concat(var.ssh_key_ids, [hcloud_ssh_key.provision.id])
   placement_group_id = hcloud_placement_group.this.id
   firewall_ids       = [hcloud_firewall.this.id]
   labels             = merge(local.labels, { role = "server" })
@@ -182,14 +225,27 @@ resource "hcloud_server" "server" {
     ip         = local.server_ips[count.index]
   }
 
-  user_data = join("\n", ["#cloud-config", yamlencode({
-    write_files = [for path, content in local.ca_files : { path = path, content = content, permissions = "0600" }]
-    runcmd = [
-      count.index == 0
-      ? "${local.install_k3s} server --cluster-init --token='${random_password.token.result}' ${local.server_flags}"
-      : "${local.install_k3s} server --server=https://${local.first_server}:6443 --token='${random_password.token.result}' ${local.server_flags}",
-    ]
-  })])
+  user_data = local.user_data
+
+  connection {
+    type        = "ssh"
+    host        = self.ipv4_address
+    user        = "root"
+    private_key = tls_private_key.provision.private_key_openssh
+  }
+
+  provisioner "file" {
+    content = join("\n", [
+      local.write_files,
+      "install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml <<'CONFIG'\n${yamlencode(local.server_config[count.index])}\nCONFIG",
+      local.bootstrap.server,
+    ])
+    destination = "/root/k3s-bootstrap.sh"
+  }
+
+  provisioner "remote-exec" {
+    inline = ["sh /root/k3s-bootstrap.sh; status=$?; rm -f /root/k3s-bootstrap.sh; exit $status"]
+  }
 
   depends_on = [hcloud_network_subnet.nodes]
 
@@ -206,7 +262,7 @@ resource "hcloud_server" "agent" {
   server_type        = var.agent_type
   image              = var.image
   location           = var.location
-  ssh_keys           = var.ssh_key_ids
+  ssh_keys           = concat(var.ssh_key_ids, [hcloud_ssh_key.provision.id])
   placement_group_id = count.index < 10 ? hcloud_placement_group.this.id : null
   firewall_ids       = [hcloud_firewall.this.id]
   labels             = merge(local.labels, { role = "agent" })
@@ -221,11 +277,26 @@ resource "hcloud_server" "agent" {
     ip         = local.agent_ips[count.index]
   }
 
-  user_data = join("\n", ["#cloud-config", yamlencode({
-    runcmd = [
-      "${local.install_k3s} agent --server=https://${local.first_server}:6443 --token='${random_password.token.result}' --node-ip=${local.agent_ips[count.index]} --flannel-iface=${local.private_iface}",
-    ]
-  })])
+  user_data = local.user_data
+
+  connection {
+    type        = "ssh"
+    host        = self.ipv4_address
+    user        = "root"
+    private_key = tls_private_key.provision.private_key_openssh
+  }
+
+  provisioner "file" {
+    content = join("\n", [
+      "install -D -m 600 /dev/stdin /etc/rancher/k3s/config.yaml <<'CONFIG'\n${yamlencode(local.agent_config[count.index])}\nCONFIG",
+      local.bootstrap.agent,
+    ])
+    destination = "/root/k3s-bootstrap.sh"
+  }
+
+  provisioner "remote-exec" {
+    inline = ["sh /root/k3s-bootstrap.sh; status=$?; rm -f /root/k3s-bootstrap.sh; exit $status"]
+  }
 
   depends_on = [hcloud_server.server]
 

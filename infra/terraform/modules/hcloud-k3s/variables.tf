@@ -108,7 +108,7 @@ variable "ssh_key_ids" {
 
 variable "api_allowed_cidrs" {
   type        = list(string)
-  description = "CIDRs allowed to reach the Kubernetes API (6443), e.g. the CI runners' and admins' egress."
+  description = "CIDRs allowed to reach the Kubernetes API (6443) and SSH (22, the one-time bootstrap), e.g. the CI runners' and admins' egress."
   validation {
     condition     = length(var.api_allowed_cidrs) > 0 && alltrue([for c in var.api_allowed_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
     error_message = "api_allowed_cidrs must be non-empty valid CIDRs, never 0.0.0.0/0."
@@ -117,7 +117,7 @@ variable "api_allowed_cidrs" {
 
 variable "ssh_allowed_cidrs" {
   type        = list(string)
-  description = "CIDRs allowed to SSH to the nodes; empty closes port 22."
+  description = "CIDRs allowed to SSH to the nodes besides api_allowed_cidrs (where Terraform runs and bootstraps them from)."
   default     = []
   validation {
     condition     = alltrue([for c in var.ssh_allowed_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
