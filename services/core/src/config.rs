@@ -146,7 +146,7 @@ pub struct StreamSettings {
 
 impl StreamSettings {
     pub fn dead_letter_name(&self) -> String {
-        format!("{}_DLQ", self.name)
+        crate::names::dead_letter_stream(&self.name)
     }
 }
 

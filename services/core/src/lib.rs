@@ -2,8 +2,8 @@
 //! configuration, telemetry, metrics helpers, and the NATS and Valkey wiring.
 
 pub mod config;
-pub mod group_commit;
 pub mod metrics;
+pub mod names;
 pub mod queue;
 pub mod readiness;
 pub mod service;

@@ -8,7 +8,7 @@ use async_nats::{ConnectOptions, HeaderMap};
 use bytes::Bytes;
 
 use crate::config::{NatsSettings, Settings};
-use crate::task::{CONSUMER_NAME, DEAD_LETTER_SUBJECT_PREFIX, TASK_SUBJECT_PREFIX};
+use crate::names::{self, CONSUMER_NAME, DEAD_LETTER_SUBJECT_PREFIX, TASK_SUBJECT_PREFIX};
 
 /// How long dead letters are kept for inspection and replay.
 const DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -158,7 +158,7 @@ impl Queue {
         let setup = |e: &dyn std::fmt::Display| QueueError::Setup(e.to_string());
         let work = stream::Config {
             name: self.stream_name.clone(),
-            subjects: vec![format!("{TASK_SUBJECT_PREFIX}.>")],
+            subjects: vec![names::all_subjects(TASK_SUBJECT_PREFIX)],
             retention: stream::RetentionPolicy::WorkQueue,
             storage: stream::StorageType::File,
             num_replicas: settings.stream.replicas,
@@ -168,7 +168,7 @@ impl Queue {
         };
         let dead = stream::Config {
             name: self.dead_letter_stream_name.clone(),
-            subjects: vec![format!("{DEAD_LETTER_SUBJECT_PREFIX}.>")],
+            subjects: vec![names::all_subjects(DEAD_LETTER_SUBJECT_PREFIX)],
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
             num_replicas: settings.stream.replicas,
@@ -208,7 +208,7 @@ impl Queue {
             // message on its own.
             max_deliver: -1,
             max_ack_pending: CONSUMER_MAX_ACK_PENDING,
-            filter_subject: format!("{TASK_SUBJECT_PREFIX}.>"),
+            filter_subject: names::all_subjects(TASK_SUBJECT_PREFIX),
             ..Default::default()
         }
     }

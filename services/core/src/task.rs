@@ -15,23 +15,9 @@ pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// Types every worker runs. The worker's registry is checked against this list in
 /// its tests, so the gateway never accepts a type no worker can run.
 pub const BUILT_IN_TASK_TYPES: &[&str] = &["echo", "sleep", "sha256", "fail"];
-/// Subject prefix of the work stream: a task of type `t` is published to `tasks.t`.
-pub const TASK_SUBJECT_PREFIX: &str = "tasks";
-/// Subject prefix of the dead-letter stream.
-pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "dlq";
-/// Name of the durable pull consumer all worker replicas share.
-pub const CONSUMER_NAME: &str = "workers";
 
-/// Message headers, beside JetStream's own `Nats-Msg-Id` (which carries the task id).
-pub mod headers {
-    pub const TASK_ID: &str = "Tasklane-Task-Id";
-    pub const REQUEST_ID: &str = "Tasklane-Request-Id";
-    pub const TRACEPARENT: &str = "traceparent";
-    pub const ERROR: &str = "Tasklane-Error";
-    pub const ATTEMPTS: &str = "Tasklane-Attempts";
-    pub const ORIGINAL_SUBJECT: &str = "Tasklane-Original-Subject";
-    pub const ORIGINAL_SEQUENCE: &str = "Tasklane-Original-Sequence";
-}
+// The wire names live in `names`; the worker's delivery code reads them from here.
+pub use crate::names::{CONSUMER_NAME, DEAD_LETTER_SUBJECT_PREFIX, TASK_SUBJECT_PREFIX, headers};
 
 /// A task type name that matches `^[a-z0-9][a-z0-9_.-]{0,63}$`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -69,7 +55,7 @@ impl TaskType {
     }
 
     pub fn subject(&self) -> String {
-        format!("{TASK_SUBJECT_PREFIX}.{}", self.0)
+        crate::names::task_subject(&self.0)
     }
 }
 
@@ -134,6 +120,15 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [TaskStatus; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Dead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",

@@ -1,0 +1,270 @@
+//! Valkey: task records, the once-per-task counters and idempotency keys.
+//!
+//! Every write that must be atomic is one Lua script (`scripts/*.lua`), so a crash
+//! between two commands can never leave a half-written record or a counter bumped
+//! twice:
+//! - `record_queued_many`: the gateway's records, written only if no worker got
+//!   there first;
+//! - `start_attempt_many`: counts an attempt and marks the task running, unless
+//!   finished;
+//! - `finish_many`: the outcome plus the counters, once per task however often
+//!   delivered.
+//!
+//! Each script takes many tasks, and the per-task writes of concurrent requests and
+//! deliveries share calls through [`GroupCommit`]: a script runs whole, so batching
+//! changes how many round trips Valkey serves, not what any one task sees.
+
+mod error;
+mod group_commit;
+mod idempotency;
+mod records;
+mod scripts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::prelude::*;
+
+pub use error::StoreError;
+use group_commit::GroupCommit;
+pub use idempotency::IdempotencyState;
+use records::{AttemptRequest, OutcomeRequest, OwnedIdentity};
+pub use records::{AttemptStart, Counters, FinalOutcome, RecordIdentity, TaskRecord};
+use scripts::Scripts;
+
+use crate::config::ValkeySettings;
+use crate::names::keys;
+use crate::task::{TaskId, now_rfc3339};
+
+/// How long a single Valkey command may wait, including while reconnecting.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most tasks one script call carries: bounds how long a single script holds Valkey
+/// (which runs one script at a time) to well under a millisecond.
+const BATCH_LIMIT: usize = 100;
+/// Group-commit script calls of one kind outstanding at once. Writes that arrive while
+/// all are busy form the next batch. Two fill batches of ~9 tasks at the worker's
+/// default concurrency (~5 with four, ~2 with sixteen) without leaving a single slow
+/// call in front of every write.
+const WRITES_IN_FLIGHT: usize = 2;
+
+/// The Valkey client and the scripts it runs. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    scripts: Scripts,
+    ttl_ms: u64,
+    queued_records: GroupCommit<OwnedIdentity, (), fred::error::Error>,
+    attempt_starts: GroupCommit<AttemptRequest, AttemptStart, fred::error::Error>,
+    outcomes: GroupCommit<OutcomeRequest, bool, fred::error::Error>,
+}
+
+impl Store {
+    /// Builds the client and starts connecting in the background. Commands wait for the
+    /// connection (up to a timeout), and lost connections are re-established forever,
+    /// so a Valkey restart never needs a restart of ours. Must be called within a
+    /// Tokio runtime: the group-commit writers are spawned on it. `ttl` is how long
+    /// task records are kept.
+    pub fn connect(settings: &ValkeySettings, ttl: Duration) -> Result<Self, StoreError> {
+        let mut config = Config::from_url(settings.url.expose())?;
+        // Keep trying when Valkey is down at start-up too, instead of giving up on
+        // the first connection: pods start in any order.
+        config.fail_fast = false;
+        let client = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(2);
+                c.max_command_attempts = 2;
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = COMMAND_TIMEOUT;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
+            .build()?;
+        client.connect();
+        let ttl_ms = ttl.as_millis() as u64;
+        let scripts = Scripts::load();
+        let queued_records = {
+            let (client, script) = (client.clone(), scripts.record_queued_many.clone());
+            GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |tasks| {
+                let borrowed: Vec<_> = tasks.iter().map(OwnedIdentity::borrow).collect();
+                let call = records::record_queued(&client, &script, ttl_ms, &borrowed);
+                async move {
+                    call.await?;
+                    Ok(vec![(); tasks.len()])
+                }
+            })
+        };
+        let attempt_starts = {
+            let (client, script) = (client.clone(), scripts.start_attempt_many.clone());
+            GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
+                records::start_attempts(client.clone(), script.clone(), ttl_ms, requests)
+            })
+        };
+        let outcomes = {
+            let (client, script) = (client.clone(), scripts.finish_many.clone());
+            GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
+                records::write_outcomes(client.clone(), script.clone(), ttl_ms, requests)
+            })
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                scripts,
+                ttl_ms,
+                queued_records,
+                attempt_starts,
+                outcomes,
+            }),
+        })
+    }
+
+    /// One round trip to Valkey.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.inner.client.ping(None).await?;
+        Ok(())
+    }
+
+    /// The gateway's `queued` record, written after the PubAck. A worker that
+    /// already started the task wins: the record is then left alone. Concurrent
+    /// requests' records share script calls (see [`GroupCommit`]).
+    pub async fn record_queued(&self, task: RecordIdentity<'_>) -> Result<(), StoreError> {
+        Ok(self.inner.queued_records.submit(task.into()).await?)
+    }
+
+    /// [`Store::record_queued`] for many tasks: one script call per `BATCH_LIMIT`
+    /// records instead of one per task, so a batch of 100 costs Valkey and the
+    /// gateway one round trip. Returns how many records were written.
+    pub async fn record_queued_many(
+        &self,
+        tasks: &[RecordIdentity<'_>],
+    ) -> Result<u64, StoreError> {
+        let inner = &self.inner;
+        let calls = tasks.chunks(BATCH_LIMIT).map(|chunk| {
+            let script = &inner.scripts.record_queued_many;
+            records::record_queued(&inner.client, script, inner.ttl_ms, chunk)
+        });
+        let mut written = 0;
+        for result in futures::future::join_all(calls).await {
+            written += result?;
+        }
+        Ok(written)
+    }
+
+    /// Counts the start of an attempt, unless the task is finished or `max_attempts`
+    /// attempts were already started.
+    pub async fn start_attempt(
+        &self,
+        task: RecordIdentity<'_>,
+        max_attempts: u32,
+    ) -> Result<AttemptStart, StoreError> {
+        let request = AttemptRequest {
+            task: task.into(),
+            max_attempts,
+        };
+        Ok(self.inner.attempt_starts.submit(request).await?)
+    }
+
+    /// Remembers why an attempt failed, for the client and for the dead letter.
+    pub async fn record_error(&self, id: &str, error: &str) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let _: i64 = inner
+            .scripts
+            .record_error
+            .evalsha_with_reload(
+                &inner.client,
+                vec![keys::task(id)],
+                vec![error.to_string(), now_rfc3339(), inner.ttl_ms.to_string()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Un-counts an attempt that a graceful shutdown interrupted, so rolling out a new
+    /// version never uses up a task's attempts.
+    pub async fn release_attempt(&self, id: &str) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let _: i64 = inner
+            .scripts
+            .release_attempt
+            .evalsha_with_reload(&inner.client, vec![keys::task(id)], Vec::<String>::new())
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the outcome and bumps the counters. Returns false when the task already
+    /// had an outcome (a redelivery), in which case nothing changed.
+    pub async fn finish(
+        &self,
+        task: RecordIdentity<'_>,
+        outcome: &FinalOutcome<'_>,
+    ) -> Result<bool, StoreError> {
+        let request = OutcomeRequest::new(task, outcome);
+        Ok(self.inner.outcomes.submit(request).await?)
+    }
+
+    /// The task's record, if it exists (records expire after `results.ttl`).
+    pub async fn get_task(&self, id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
+        let fields = self
+            .inner
+            .client
+            .hgetall(keys::task(&id.to_string()))
+            .await?;
+        Ok(records::parse_record(fields))
+    }
+
+    /// The counters behind `GET /stats`.
+    pub async fn counters(&self) -> Result<Counters, StoreError> {
+        let values: Vec<Option<u64>> = self
+            .inner
+            .client
+            .hmget(keys::STATS, records::COUNTER_FIELDS.to_vec())
+            .await?;
+        Ok(records::counters_from(&values))
+    }
+
+    /// How many keys the Valkey database holds.
+    pub async fn key_count(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.client.dbsize().await?)
+    }
+
+    /// Reserves `key` for a request whose canonical body hashes to `body_hash`, or
+    /// reports what holds it. The reservation expires after `in_flight_ttl`, so a
+    /// gateway that dies mid-request does not block the key for a day.
+    pub async fn idempotency_reserve(
+        &self,
+        key: &str,
+        body_hash: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<IdempotencyState, StoreError> {
+        let inner = &self.inner;
+        idempotency::reserve(
+            &inner.client,
+            &inner.scripts.idempotency_reserve,
+            key,
+            body_hash,
+            in_flight_ttl,
+        )
+        .await
+    }
+
+    /// Stores the answer for `key` for the idempotency window.
+    pub async fn idempotency_complete(
+        &self,
+        key: &str,
+        body_hash: &str,
+        status: u16,
+        body: &str,
+        window: Duration,
+    ) -> Result<(), StoreError> {
+        idempotency::complete(&self.inner.client, key, body_hash, status, body, window).await
+    }
+
+    /// Frees `key` after a request that accepted nothing, so the client may retry.
+    pub async fn idempotency_release(&self, key: &str) -> Result<(), StoreError> {
+        idempotency::release(&self.inner.client, key).await
+    }
+}
