@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tasklane_core::Settings;
-use tasklane_core::queue::{self, Queue};
-use tasklane_core::store::Store;
+use tasklane_core::service;
 use tasklane_core::task::BUILT_IN_TASK_TYPES;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::ApiMetrics;
 use crate::routes::router;
 use crate::state::{AppState, Inner};
+
+/// Longest pause between two checks for the work stream while it is missing.
+const MAX_STREAM_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 pub struct Application {
     listener: TcpListener,
@@ -26,12 +28,8 @@ impl Application {
     /// Connects to NATS and Valkey (both keep retrying in the background if they are
     /// down) and binds the listener.
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let client = queue::connect(&settings.nats, "tasklane-api")
-            .await
-            .context("connecting to NATS")?;
-        let queue = Queue::new(client, &settings, settings.api.publish_timeout);
-        let store =
-            Store::connect(&settings.valkey, settings.results.ttl).context("configuring Valkey")?;
+        let (queue, store) =
+            service::connect(&settings, "tasklane-api", settings.api.publish_timeout).await?;
         let listener = TcpListener::bind(settings.api.listen)
             .await
             .with_context(|| format!("binding {}", settings.api.listen))?;
@@ -41,7 +39,7 @@ impl Application {
             queue,
             store,
             metrics: ApiMetrics::new(),
-            topology_ready: AtomicBool::new(false),
+            work_stream_found: AtomicBool::new(false),
             shutdown,
         });
         Ok(Self { listener, state })
@@ -57,7 +55,7 @@ impl Application {
     /// in-flight requests finish (each is bounded by `api.request_timeout`) and returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let state = self.state.clone();
-        tokio::spawn(ensure_topology(state.clone()));
+        tokio::spawn(await_work_stream(state.clone()));
         tracing::info!(address = %self.local_addr(), "gateway listening");
         let shutdown = state.shutdown.clone();
         axum::serve(self.listener, router(state.clone()))
@@ -66,34 +64,37 @@ impl Application {
             .context("serving HTTP")?;
         // Publishes were all awaited for their PubAck; flushing is for anything else
         // still buffered (nothing should be).
-        let _ = tokio::time::timeout(Duration::from_secs(2), state.queue.client().flush()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), state.queue.flush()).await;
         tracing::info!("gateway stopped");
         Ok(())
     }
 }
 
-/// Declares streams and consumer, retrying until NATS answers: the gateway starts
-/// (and reports not-ready) while NATS is still coming up.
-async fn ensure_topology(state: AppState) {
+/// Waits until the work stream exists: the worker declares it (it owns the consumer's
+/// settings), and until then the gateway reports not-ready rather than accept tasks
+/// it could not publish.
+async fn await_work_stream(state: AppState) {
     let mut delay = Duration::from_millis(100);
     loop {
-        match state.queue.ensure_topology(&state.settings).await {
-            Ok(()) => {
-                state.topology_ready.store(true, Ordering::Release);
-                tracing::info!(
-                    stream = state.queue.stream_name(),
-                    "streams and consumer ready"
-                );
+        match state.queue.work_stream_exists().await {
+            Ok(true) => {
+                state.work_stream_found.store(true, Ordering::Release);
+                tracing::info!(stream = state.queue.stream_name(), "work stream found");
                 return;
             }
+            Ok(false) => tracing::info!(
+                stream = state.queue.stream_name(),
+                retry_in = ?delay,
+                "work stream not declared yet; a worker declares it on start"
+            ),
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?delay, "stream setup failed; retrying")
+                tracing::warn!(error = %e, retry_in = ?delay, "work stream check failed; retrying")
             }
         }
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
+        delay = (delay * 2).min(MAX_STREAM_CHECK_INTERVAL);
     }
 }

@@ -19,8 +19,8 @@ pub struct Inner {
     pub store: Store,
     pub metrics: ApiMetrics,
     pub known_types: Vec<String>,
-    /// Set once the streams and the consumer exist; until then publishing would fail.
-    pub topology_ready: AtomicBool,
+    /// Set once the work stream exists; until then publishing would fail.
+    pub work_stream_found: AtomicBool,
     /// Cancelled when the gateway starts draining: readiness turns 503 first.
     pub shutdown: CancellationToken,
 }
@@ -37,7 +37,7 @@ impl AppState {
         Self(Arc::new(inner))
     }
 
-    pub fn topology_ready(&self) -> bool {
-        self.topology_ready.load(Ordering::Acquire)
+    pub fn work_stream_found(&self) -> bool {
+        self.work_stream_found.load(Ordering::Acquire)
     }
 }

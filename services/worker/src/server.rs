@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
-use tasklane_core::readiness::{Readiness, check_valkey};
+use tasklane_core::readiness::{Readiness, Unready, check_valkey};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::WorkerContext;
@@ -52,9 +52,9 @@ async fn healthz() -> Response {
 
 async fn readyz(State(state): State<ServerState>) -> Response {
     let nats = if !state.ctx.queue.is_connected() {
-        Err("not connected".to_string())
+        Err(Unready::NotConnected)
     } else if !state.pulling.load(Ordering::Acquire) {
-        Err("consumer not bound yet".to_string())
+        Err(Unready::ConsumerNotBound)
     } else {
         Ok(())
     };

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use tasklane_core::readiness::{Readiness, check_valkey};
+use tasklane_core::readiness::{Readiness, Unready, check_valkey};
 
 use super::json_response;
 use crate::state::AppState;
@@ -14,9 +14,9 @@ pub async fn healthz() -> Response {
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let nats = if !state.queue.is_connected() {
-        Err("not connected".to_string())
-    } else if !state.topology_ready() {
-        Err("streams not set up yet".to_string())
+        Err(Unready::NotConnected)
+    } else if !state.work_stream_found() {
+        Err(Unready::WorkStreamMissing)
     } else {
         Ok(())
     };
