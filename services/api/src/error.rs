@@ -5,12 +5,9 @@
 //! their cause chain and never sent: the client gets a generic detail and, for
 //! dependency outages, 503 with `Retry-After` so it retries instead of giving up.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-
-pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-const PROBLEM_TYPE_BASE: &str = "https://github.com/tasklane/tasklane/blob/main/docs/errors.md#";
+use tasklane_core::problem::Problem;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -19,15 +16,6 @@ pub struct ApiError {
     title: &'static str,
     pub detail: String,
     retry_after_secs: Option<u32>,
-}
-
-#[derive(Serialize)]
-pub struct Problem<'a> {
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    pub title: &'a str,
-    pub status: u16,
-    pub detail: &'a str,
 }
 
 impl ApiError {
@@ -165,27 +153,12 @@ impl ApiError {
     }
 
     pub fn problem(&self) -> Problem<'_> {
-        Problem {
-            problem_type: format!("{PROBLEM_TYPE_BASE}{}", self.slug),
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: &self.detail,
-        }
+        Problem::new(self.status, self.slug, self.title, &self.detail)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-        );
-        if let Some(seconds) = self.retry_after_secs {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+        self.problem().response(self.retry_after_secs)
     }
 }

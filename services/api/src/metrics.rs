@@ -5,7 +5,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge};
 use tasklane_core::metrics::{BaseMetrics, HTTP_BUCKETS};
 
 use crate::state::AppState;
@@ -24,58 +24,37 @@ pub struct ApiMetrics {
 impl ApiMetrics {
     pub fn new() -> Self {
         let base = BaseMetrics::new("api");
-        let requests = IntCounterVec::new(
-            Opts::new(
+        Self {
+            requests: base.counter_vec(
                 "api_http_requests_total",
                 "HTTP requests by method, matched route and status",
+                &["method", "route", "status"],
             ),
-            &["method", "route", "status"],
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new("api_http_request_duration_seconds", "HTTP request latency")
-                .buckets(HTTP_BUCKETS.to_vec()),
-            &["method", "route"],
-        )
-        .expect("valid metric");
-        let in_flight = IntGauge::new("api_http_requests_in_flight", "HTTP requests being handled")
-            .expect("valid metric");
-        let submitted = IntCounterVec::new(
-            Opts::new(
+            duration: base.histogram_vec(
+                "api_http_request_duration_seconds",
+                "HTTP request latency",
+                &["method", "route"],
+                HTTP_BUCKETS,
+            ),
+            in_flight: base.int_gauge("api_http_requests_in_flight", "HTTP requests being handled"),
+            submitted: base.counter_vec(
                 "api_tasks_submitted_total",
                 "Tasks accepted (PubAck received) by type",
+                &["type"],
             ),
-            &["type"],
-        )
-        .expect("valid metric");
-        let publish_errors = IntCounter::new(
-            "api_tasks_publish_errors_total",
-            "Tasks that could not be published (answered 503)",
-        )
-        .expect("valid metric");
-        let idempotent_replays = IntCounter::new(
-            "api_idempotent_replays_total",
-            "Requests answered from a stored idempotent response",
-        )
-        .expect("valid metric");
-        base.register(&requests);
-        base.register(&duration);
-        base.register(&in_flight);
-        base.register(&submitted);
-        base.register(&publish_errors);
-        base.register(&idempotent_replays);
-        Self {
+            publish_errors: base.counter(
+                "api_tasks_publish_errors_total",
+                "Tasks that could not be published (answered 503)",
+            ),
+            idempotent_replays: base.counter(
+                "api_idempotent_replays_total",
+                "Requests answered from a stored idempotent response",
+            ),
             base: std::sync::Arc::new(base),
-            requests,
-            duration,
-            in_flight,
-            submitted,
-            publish_errors,
-            idempotent_replays,
         }
     }
 
-    pub fn base(&self) -> &BaseMetrics {
+    pub fn base(&self) -> &std::sync::Arc<BaseMetrics> {
         &self.base
     }
 }

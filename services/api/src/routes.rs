@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tasklane_core::{ops, problem};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -15,7 +16,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::handlers::{health, metrics, stats, submit_batch, submit_task, task_status};
+use crate::handlers::{stats, submit_batch, submit_task, task_status};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -31,15 +32,13 @@ pub fn router(state: AppState) -> Router {
         .route("/stats", get(stats::stats))
         .route_layer(middleware::from_fn_with_state(timeout, deadline))
         .route_layer(middleware::from_fn_with_state(shed, admission));
-    let operational_routes = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics));
+    let operational_routes = ops::router(state.clone(), state.metrics.base().clone());
 
     Router::new()
         .merge(task_routes)
+        .with_state(state.clone())
         .merge(operational_routes)
-        .fallback(not_found)
+        .fallback(problem::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run top to bottom on the way in:
         .layer(
@@ -59,7 +58,6 @@ pub fn router(state: AppState) -> Router {
                 // 5. a bug answers 500 problem+json instead of dropping the connection.
                 .layer(CatchPanicLayer::custom(panic_response)),
         )
-        .with_state(state)
 }
 
 fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
@@ -89,10 +87,6 @@ async fn deadline(State(timeout): State<Duration>, request: Request, next: Next)
         Ok(response) => response,
         Err(_) => ApiError::timeout().into_response(),
     }
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {

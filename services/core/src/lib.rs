@@ -4,6 +4,8 @@
 pub mod config;
 pub mod metrics;
 pub mod names;
+pub mod ops;
+pub mod problem;
 pub mod queue;
 pub mod readiness;
 pub mod service;

@@ -1,7 +1,6 @@
 //! One module per API action.
 
 pub mod health;
-pub mod metrics;
 pub mod stats;
 pub mod submit_batch;
 pub mod submit_task;
