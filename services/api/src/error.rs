@@ -1,21 +1,83 @@
 //! The one error type at the HTTP edge, rendered as RFC 9457 problem+json.
 //!
 //! Policy: a client sees a status, a stable `type`, a title and a detail that tells it
-//! what to change. Internal causes (NATS or Valkey errors, bugs) are logged with
-//! their cause chain and never sent: the client gets a generic detail and, for
-//! dependency outages, 503 with `Retry-After` so it retries instead of giving up.
+//! what to change. Internal causes (NATS or Valkey errors, bugs) travel with the error
+//! as [`Cause`]s and are logged once, with their chain, by [`log_causes`] inside the
+//! request's span; they are never sent. For dependency outages the client gets a
+//! generic detail and 503 with `Retry-After`, so it retries instead of giving up.
 
+use std::error::Error;
+use std::sync::Arc;
+
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tasklane_core::problem::Problem;
+use tasklane_core::task::TaskId;
+use tasklane_core::telemetry::ErrorChain;
 
+/// A problem answer, plus the internal causes behind it.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
+    status: StatusCode,
     slug: &'static str,
     title: &'static str,
-    pub detail: String,
+    detail: String,
     retry_after_secs: Option<u32>,
+    causes: Vec<Cause>,
+}
+
+/// An internal error behind an answer: what failed, for which task, and why.
+#[derive(Debug, Clone)]
+pub(crate) struct Cause {
+    what: &'static str,
+    task_id: Option<TaskId>,
+    error: Arc<dyn Error + Send + Sync + 'static>,
+}
+
+impl Cause {
+    /// `error` while doing `what` (the log message).
+    pub(crate) fn new(what: &'static str, error: impl Error + Send + Sync + 'static) -> Self {
+        Self {
+            what,
+            task_id: None,
+            error: Arc::new(error),
+        }
+    }
+
+    /// The same cause, about task `id`.
+    pub(crate) fn for_task(mut self, id: TaskId) -> Self {
+        self.task_id = Some(id);
+        self
+    }
+
+    fn log(&self, status: StatusCode) {
+        let error = ErrorChain(self.error.as_ref());
+        let status = status.as_u16();
+        match self.task_id {
+            Some(task_id) => {
+                tracing::warn!(status, task_id = %task_id, error = %error, "{}", self.what)
+            }
+            None => tracing::warn!(status, error = %error, "{}", self.what),
+        }
+    }
+}
+
+/// The causes behind a response, carried to [`log_causes`] as a response extension.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Causes(pub(crate) Vec<Cause>);
+
+/// Logs the internal causes behind a response, once per request and inside its span,
+/// and takes them off the response.
+pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(Causes(causes)) = response.extensions_mut().remove::<Causes>() {
+        for cause in &causes {
+            cause.log(response.status());
+        }
+    }
+    response
 }
 
 impl ApiError {
@@ -31,10 +93,12 @@ impl ApiError {
             title,
             detail: detail.into(),
             retry_after_secs: None,
+            causes: Vec::new(),
         }
     }
 
-    pub fn malformed_json(detail: impl Into<String>) -> Self {
+    /// 400: the body is not JSON.
+    pub(crate) fn malformed_json(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "malformed-json",
@@ -42,7 +106,9 @@ impl ApiError {
             detail,
         )
     }
-    pub fn bad_request(detail: impl Into<String>) -> Self {
+
+    /// 400: the request cannot be read (a path parameter, a broken body stream).
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "bad-request",
@@ -50,10 +116,14 @@ impl ApiError {
             detail,
         )
     }
-    pub fn not_found(detail: impl Into<String>) -> Self {
+
+    /// 404: nothing by that name.
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
-    pub fn method_not_allowed() -> Self {
+
+    /// 405: the path exists, the method does not.
+    pub(crate) fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
@@ -61,15 +131,20 @@ impl ApiError {
             "this path does not accept that method",
         )
     }
-    pub fn conflict(detail: impl Into<String>) -> Self {
+
+    /// 409: another request with the same Idempotency-Key is still being handled.
+    pub(crate) fn idempotency_in_flight() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "idempotency-in-flight",
             "Request in flight",
-            detail,
+            "a request with this Idempotency-Key is still in flight; retry shortly",
         )
+        .retry_after(1)
     }
-    pub fn payload_too_large(limit: usize) -> Self {
+
+    /// 413: the body is over `api.max_body_bytes`.
+    pub(crate) fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload-too-large",
@@ -77,7 +152,9 @@ impl ApiError {
             format!("the request body exceeds {limit} bytes"),
         )
     }
-    pub fn unsupported_media_type() -> Self {
+
+    /// 415: the body is not declared as JSON.
+    pub(crate) fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
@@ -85,7 +162,9 @@ impl ApiError {
             "send the body as JSON with Content-Type: application/json",
         )
     }
-    pub fn validation(detail: impl Into<String>) -> Self {
+
+    /// 422: well-formed JSON that is not a valid task; `detail` names the field.
+    pub(crate) fn validation(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation",
@@ -93,7 +172,9 @@ impl ApiError {
             detail,
         )
     }
-    pub fn idempotency_mismatch() -> Self {
+
+    /// 422: the Idempotency-Key was used before with a different body.
+    pub(crate) fn idempotency_mismatch() -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency-mismatch",
@@ -101,7 +182,9 @@ impl ApiError {
             "this Idempotency-Key was used with a different request body",
         )
     }
-    pub fn too_many_requests() -> Self {
+
+    /// 429: the gateway is at `api.max_in_flight`.
+    pub(crate) fn too_many_requests() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
@@ -110,7 +193,9 @@ impl ApiError {
         )
         .retry_after(1)
     }
-    pub fn queue_unavailable() -> Self {
+
+    /// 503: JetStream did not take the task.
+    pub(crate) fn queue_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "queue-unavailable",
@@ -119,7 +204,9 @@ impl ApiError {
         )
         .retry_after(2)
     }
-    pub fn store_unavailable() -> Self {
+
+    /// 503: Valkey did not answer.
+    pub(crate) fn store_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store-unavailable",
@@ -128,7 +215,9 @@ impl ApiError {
         )
         .retry_after(2)
     }
-    pub fn timeout() -> Self {
+
+    /// 503: the request ran past `api.request_timeout`.
+    pub(crate) fn timeout() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
@@ -138,7 +227,8 @@ impl ApiError {
         .retry_after(2)
     }
 
-    pub fn internal() -> Self {
+    /// 500: a bug.
+    pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -147,18 +237,41 @@ impl ApiError {
         )
     }
 
-    pub fn retry_after(mut self, seconds: u32) -> Self {
+    fn retry_after(mut self, seconds: u32) -> Self {
         self.retry_after_secs = Some(seconds);
         self
     }
 
-    pub fn problem(&self) -> Problem<'_> {
+    /// The same error, with `cause` to be logged behind it.
+    pub(crate) fn caused_by(mut self, cause: Cause) -> Self {
+        self.causes.push(cause);
+        self
+    }
+
+    /// The same error about the part of the request at `location` (`tasks[3]`).
+    pub(crate) fn at(mut self, location: &str) -> Self {
+        self.detail = format!("{location}: {}", self.detail);
+        self
+    }
+
+    /// The causes behind this error, leaving none.
+    pub(crate) fn take_causes(&mut self) -> Vec<Cause> {
+        std::mem::take(&mut self.causes)
+    }
+
+    /// The body a client sees.
+    pub(crate) fn problem(&self) -> Problem<'_> {
         Problem::new(self.status, self.slug, self.title, &self.detail)
     }
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        self.problem().response(self.retry_after_secs)
+    fn into_response(mut self) -> Response {
+        let mut response = self.problem().response(self.retry_after_secs);
+        let causes = self.take_causes();
+        if !causes.is_empty() {
+            response.extensions_mut().insert(Causes(causes));
+        }
+        response
     }
 }

@@ -2,28 +2,36 @@
 //! (415), size (413), syntax (400), then shape (422 naming the field).
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+
+/// Largest request body read (`api.max_body_bytes`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub(crate) usize);
 
 /// A request body parsed as `T`, plus the raw bytes (for idempotency hashing).
-pub struct JsonBody<T> {
-    pub value: T,
-    pub raw: Bytes,
+pub(crate) struct JsonBody<T> {
+    pub(crate) value: T,
+    pub(crate) raw: Bytes,
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    BodyLimit: FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json(req.headers()) {
             return Err(ApiError::unsupported_media_type());
         }
-        let limit = state.settings.api.max_body_bytes;
+        let BodyLimit(limit) = BodyLimit::from_ref(state);
         let raw = read_limited(req.into_body(), limit).await?;
         let value = parse_json(&raw)?;
         Ok(Self { value, raw })
@@ -62,12 +70,12 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 
 /// Parses `raw` as `T`. Syntax errors are 400; well-formed JSON of the wrong shape is
 /// 422 with the JSON path of the offending field.
-pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     parse_json_at(raw, "")
 }
 
 /// Like [`parse_json`], for a value nested at `prefix` (e.g. `tasks[3]`) of the body.
-pub fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed_json(
             "the request body is empty; send a JSON object",

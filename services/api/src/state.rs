@@ -1,43 +1,69 @@
-//! What every handler shares.
+//! What the handlers share. Each handler extracts only the part it uses (through
+//! `FromRef`), so none of them is handed the whole gateway.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use tasklane_core::Settings;
+use axum::extract::FromRef;
 use tasklane_core::queue::Queue;
 use tasklane_core::store::Store;
-use tokio_util::sync::CancellationToken;
 
-use crate::metrics::ApiMetrics;
+use crate::extract::BodyLimit;
+use crate::intake::Intake;
+use crate::metrics::HttpMetrics;
 
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub settings: Settings,
-    pub queue: Queue,
-    pub store: Store,
-    pub metrics: ApiMetrics,
-    pub known_types: Vec<String>,
-    /// Set once the work stream exists; until then publishing would fail.
-    pub work_stream_found: AtomicBool,
-    /// Cancelled when the gateway starts draining: readiness turns 503 first.
-    pub shutdown: CancellationToken,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
+pub(crate) struct AppState {
+    intake: Arc<Intake>,
+    queue: Queue,
+    store: Store,
+    http_metrics: HttpMetrics,
+    body_limit: BodyLimit,
 }
 
 impl AppState {
-    pub fn new(inner: Inner) -> Self {
-        Self(Arc::new(inner))
+    pub(crate) fn new(
+        intake: Intake,
+        queue: Queue,
+        store: Store,
+        http_metrics: HttpMetrics,
+        body_limit: BodyLimit,
+    ) -> Self {
+        Self {
+            intake: Arc::new(intake),
+            queue,
+            store,
+            http_metrics,
+            body_limit,
+        }
     }
+}
 
-    pub fn work_stream_found(&self) -> bool {
-        self.work_stream_found.load(Ordering::Acquire)
+impl FromRef<AppState> for Arc<Intake> {
+    fn from_ref(state: &AppState) -> Self {
+        state.intake.clone()
+    }
+}
+
+impl FromRef<AppState> for Queue {
+    fn from_ref(state: &AppState) -> Self {
+        state.queue.clone()
+    }
+}
+
+impl FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
+}
+
+impl FromRef<AppState> for HttpMetrics {
+    fn from_ref(state: &AppState) -> Self {
+        state.http_metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for BodyLimit {
+    fn from_ref(state: &AppState) -> Self {
+        state.body_limit
     }
 }

@@ -27,7 +27,7 @@ use fred::prelude::*;
 
 pub use error::StoreError;
 use group_commit::GroupCommit;
-pub use idempotency::IdempotencyState;
+pub use idempotency::{Claim, IdempotencyState};
 use records::{AttemptRequest, OutcomeRequest, OwnedIdentity};
 pub use records::{AttemptStart, Counters, FinalOutcome, RecordIdentity, TaskRecord};
 use scripts::Scripts;
@@ -249,22 +249,5 @@ impl Store {
             in_flight_ttl,
         )
         .await
-    }
-
-    /// Stores the answer for `key` for the idempotency window.
-    pub async fn idempotency_complete(
-        &self,
-        key: &str,
-        body_hash: &str,
-        status: u16,
-        body: &str,
-        window: Duration,
-    ) -> Result<(), StoreError> {
-        idempotency::complete(&self.inner.client, key, body_hash, status, body, window).await
-    }
-
-    /// Frees `key` after a request that accepted nothing, so the client may retry.
-    pub async fn idempotency_release(&self, key: &str) -> Result<(), StoreError> {
-        idempotency::release(&self.inner.client, key).await
     }
 }
