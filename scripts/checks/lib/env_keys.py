@@ -2,12 +2,13 @@
 binaries know: they refuse to start on an unknown one (services/core/src/config.rs
 rejects unknown keys), so a typo in a chart is a crash loop in the cluster.
 
-    python3 env_keys.py CONFIG_RS RENDERED.yaml...            names are known
-    python3 env_keys.py CONFIG_RS --same API.yaml WORKER.yaml  ... and the keys both
-        binaries use to declare the shared stream and consumer agree
+    python3 env_keys.py CONFIG RENDERED.yaml...            names are known
+    python3 env_keys.py CONFIG --same API.yaml WORKER.yaml  ... and the keys both
+        binaries read to name the shared stream agree
 
-The key list is read from `KEYS` in config.rs, so a key added there is
-accepted here without editing this file.
+CONFIG is services/core/src/config.default.toml, where every key is documented
+once (a key written as a comment has no default), or any file beside it such as
+config.rs. A key added there is accepted here without editing this file.
 """
 
 import re
@@ -17,27 +18,31 @@ from pathlib import Path
 
 import yaml
 
-# The gateway and the workers each create-or-update the stream and the consumer
-# from their own configuration; these must match or they overwrite each other.
+# Only the worker declares the streams and the consumer, so of these only the stream
+# name must still agree (the gateway checks that the stream exists). The other three
+# stay while scripts/checks/20-k8s.sh still compares them; they go with `--same`.
 SHARED = ("TASKLANE_STREAM__NAME", "TASKLANE_STREAM__REPLICAS",
           "TASKLANE_STREAM__DUPLICATE_WINDOW", "TASKLANE_WORKER__ACK_WAIT")
 
+SECTION = re.compile(r"^\[([a-z_.]+)\]$")
+ASSIGNMENT = re.compile(r"^(#\s*)?([a-z_]+)\s*=\s*(.*)$")
 
-def known_names(config_rs: Path) -> tuple[set[str], dict[str, str]]:
-    text = config_rs.read_text()
-    block = re.search(r"pub const KEYS: &\[\(&str, &str\)\] = &\[(.*?)\n\];", text, re.S)
-    if not block:
-        sys.exit(f"{config_rs}: no KEYS list found")
-    keys = re.findall(r'\(\s*"([a-z0-9_.]+)",', block.group(1))
-    if len(keys) < 10:
-        sys.exit(f"{config_rs}: only {len(keys)} keys parsed from KEYS; the parser is out of date")
-    env = {"TASKLANE_" + k.replace(".", "__").upper() for k in keys}
-    env.add("TASKLANE_CONFIG")
-    defaults_toml = tomllib.loads((config_rs.parent / "config.default.toml").read_text())
-    defaults = {}
-    for section, values in defaults_toml.items():
-        for k, v in values.items():
-            defaults[f"TASKLANE_{section.upper()}__{k.upper()}"] = str(v)
+
+def known_names(config: Path) -> tuple[set[str], dict[str, str]]:
+    """Variable names of every documented key, and the defaults of those that have one."""
+    toml = config if config.suffix == ".toml" else config.parent / "config.default.toml"
+    env, defaults, section = {"TASKLANE_CONFIG"}, {}, None
+    for line in toml.read_text().splitlines():
+        line = line.strip()
+        if match := SECTION.match(line):
+            section = match.group(1)
+        elif section and (match := ASSIGNMENT.match(line)):
+            name = "TASKLANE_" + f"{section}.{match.group(2)}".replace(".", "__").upper()
+            env.add(name)
+            if not match.group(1):
+                defaults[name] = str(tomllib.loads(f"v = {match.group(3)}")["v"])
+    if len(env) < 10:
+        sys.exit(f"{toml}: only {len(env)} keys parsed; the parser is out of date")
     return env, defaults
 
 
@@ -86,7 +91,7 @@ def main(argv: list[str]) -> int:
         env = container_env(f)
         total += len(env)
         for name in sorted(set(env) - known):
-            problems.append(f"{f}: {name} is not a key the binaries know (KEYS in {config_rs})")
+            problems.append(f"{f}: {name} is not a key the binaries know (see {config_rs.name})")
     for p in problems:
         print(f"  FAIL {p}")
     if problems:

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tasklane_core::config::{KEYS, env_var_for};
+use tasklane_core::config::keys;
 use tasklane_core::queue::{Queue, Topology};
 use tasklane_testkit::apps::binary_path;
 use tasklane_testkit::{ApiClient, Stack, eventually, workspace_root};
@@ -33,10 +33,11 @@ fn both_binaries_print_version_and_every_configuration_key() {
             .unwrap();
         assert!(help.status.success());
         let text = String::from_utf8_lossy(&help.stdout);
-        for (key, _) in KEYS {
+        for key in keys() {
             assert!(
-                text.contains(&env_var_for(key)),
-                "{binary} --help misses {key}"
+                text.contains(&key.env_var()),
+                "{binary} --help misses {}",
+                key.name
             );
         }
     }
