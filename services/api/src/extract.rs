@@ -1,25 +1,31 @@
 //! Reading a JSON request body in the order the error statuses demand: content type
-//! (415), size (413), syntax (400), then shape (422 naming the field).
+//! (415), size (413), syntax (400), then shape (422 naming the field); and a task
+//! submission, which is such a body plus the headers that travel with it.
 
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::headers::{IDEMPOTENCY_KEY, Origin};
 
 /// Largest request body read (`api.max_body_bytes`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub(crate) usize);
 
-/// A request body parsed as `T`, plus the raw bytes (for idempotency hashing).
-pub(crate) struct JsonBody<T> {
-    pub(crate) value: T,
+/// A task submission as it arrives: the body parsed as `T` with its raw bytes, the
+/// `Idempotency-Key` header as sent (intake checks it against the body), and where
+/// the request came from.
+pub(crate) struct Submission<T> {
+    pub(crate) body: T,
     pub(crate) raw: Bytes,
+    pub(crate) idempotency_key: Option<HeaderValue>,
+    pub(crate) origin: Origin,
 }
 
-impl<S, T> FromRequest<S> for JsonBody<T>
+impl<S, T> FromRequest<S> for Submission<T>
 where
     BodyLimit: FromRef<S>,
     S: Send + Sync,
@@ -28,14 +34,29 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::unsupported_media_type());
-        }
-        let BodyLimit(limit) = BodyLimit::from_ref(state);
-        let raw = read_limited(req.into_body(), limit).await?;
-        let value = parse_json(&raw)?;
-        Ok(Self { value, raw })
+        let origin = Origin::of(req.headers());
+        let idempotency_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
+        let (body, raw) = read_json(req, BodyLimit::from_ref(state)).await?;
+        Ok(Self {
+            body,
+            raw,
+            idempotency_key,
+            origin,
+        })
     }
+}
+
+/// The body parsed as `T`, plus the raw bytes (for idempotency hashing).
+async fn read_json<T: DeserializeOwned>(
+    req: Request,
+    BodyLimit(limit): BodyLimit,
+) -> Result<(T, Bytes), ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let raw = read_limited(req.into_body(), limit).await?;
+    let value = parse_json(&raw)?;
+    Ok((value, raw))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

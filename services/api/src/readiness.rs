@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tasklane_core::ops::ReadinessCheck;
 use tasklane_core::queue::Queue;
-use tasklane_core::readiness::{Readiness, Unready, check_valkey};
+use tasklane_core::readiness::{Readiness, Unready};
 use tasklane_core::store::Store;
 use tasklane_core::telemetry::ErrorChain;
 use tokio_util::sync::CancellationToken;
@@ -69,17 +69,11 @@ impl GatewayReadiness {
 
 impl ReadinessCheck for GatewayReadiness {
     async fn check(&self) -> Readiness {
-        let nats = if !self.queue.is_connected() {
-            Err(Unready::NotConnected)
-        } else if !self.work_stream_found.load(Ordering::Acquire) {
-            Err(Unready::WorkStreamMissing)
-        } else {
-            Ok(())
+        let work_stream = match self.work_stream_found.load(Ordering::Acquire) {
+            true => Ok(()),
+            false => Err(Unready::WorkStreamMissing),
         };
-        Readiness {
-            nats,
-            valkey: check_valkey(&self.store).await,
-            draining: self.shutdown.is_cancelled(),
-        }
+        let draining = self.shutdown.is_cancelled();
+        Readiness::check(&self.queue, work_stream, &self.store, draining).await
     }
 }

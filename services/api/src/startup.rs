@@ -54,13 +54,7 @@ impl Gateway {
             api.request_timeout,
         );
         let readiness = GatewayReadiness::new(queue.clone(), store.clone(), shutdown);
-        let state = AppState::new(
-            intake,
-            queue.clone(),
-            store,
-            metrics.http.clone(),
-            BodyLimit(api.max_body_bytes),
-        );
+        let state = AppState::new(intake, queue.clone(), store, BodyLimit(api.max_body_bytes));
         let ops = ops::router(readiness.clone(), metrics.base);
         Ok(Self {
             router: router(state, ops, metrics.http, api),

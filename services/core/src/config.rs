@@ -12,8 +12,9 @@ mod validate;
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use error::ConfigError;
 use error::ENV_PREFIX;
-pub use error::{ConfigError, env_var_for};
+use error::env_var_for;
 use reference::DEFAULTS_TOML;
 pub use reference::{Key, keys};
 pub use settings::{
@@ -22,7 +23,7 @@ pub use settings::{
 };
 
 /// The one `TASKLANE_` variable that is not a setting: it names the config file.
-pub const CONFIG_FILE_VAR: &str = "TASKLANE_CONFIG";
+const CONFIG_FILE_VAR: &str = "TASKLANE_CONFIG";
 
 impl Settings {
     /// Loads from the process environment (and the file it names).

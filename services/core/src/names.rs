@@ -17,11 +17,6 @@ pub fn task_subject(task_type: &str) -> String {
     format!("{TASK_SUBJECT_PREFIX}.{task_type}")
 }
 
-/// The subject a dead task of `task_type` is copied to.
-pub fn dead_letter_subject(task_type: &str) -> String {
-    format!("{DEAD_LETTER_SUBJECT_PREFIX}.{task_type}")
-}
-
 /// The subjects a stream with `prefix` captures (`tasks.>`, `dlq.>`).
 pub(crate) fn all_subjects(prefix: &str) -> String {
     format!("{prefix}.>")

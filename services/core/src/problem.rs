@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// The media type of a problem body.
-pub const CONTENT_TYPE: &str = "application/problem+json";
+const CONTENT_TYPE: &str = "application/problem+json";
 /// Where each problem `type` is explained: the slug is the anchor in `docs/errors.md`.
 const TYPE_BASE: &str = "https://github.com/tasklane/tasklane/blob/main/docs/errors.md#";
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::queue::Queue;
 use crate::store::{Store, StoreError};
 
 /// How long the Valkey check may take before it counts as failed.
@@ -42,6 +43,25 @@ pub struct Readiness {
 }
 
 impl Readiness {
+    /// Checks NATS (connected, then `nats_stage`: what else the binary needs from it)
+    /// and Valkey, for a binary that is `draining` or not.
+    pub async fn check(
+        queue: &Queue,
+        nats_stage: Result<(), Unready>,
+        store: &Store,
+        draining: bool,
+    ) -> Self {
+        Self {
+            nats: if queue.is_connected() {
+                nats_stage
+            } else {
+                Err(Unready::NotConnected)
+            },
+            valkey: check_valkey(store).await,
+            draining,
+        }
+    }
+
     /// Ready when both dependencies are and the binary is not draining.
     pub fn is_ready(&self) -> bool {
         self.nats.is_ok() && self.valkey.is_ok() && !self.draining

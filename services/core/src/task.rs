@@ -25,6 +25,7 @@ pub use crate::names::{CONSUMER_NAME, DEAD_LETTER_SUBJECT_PREFIX, TASK_SUBJECT_P
 pub struct TaskType(String);
 
 impl TaskType {
+    /// Checks `name` against the pattern; the error says which rule it breaks.
     pub fn parse(name: &str) -> Result<Self, &'static str> {
         let bytes = name.as_bytes();
         let Some(first) = bytes.first() else {
@@ -50,10 +51,12 @@ impl TaskType {
         Ok(Self(name.to_string()))
     }
 
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The subject its tasks are published to: `tasks.<name>`.
     pub fn subject(&self) -> String {
         crate::names::task_subject(&self.0)
     }
@@ -84,6 +87,7 @@ impl<'de> Deserialize<'de> for TaskType {
 pub struct TaskId(Uuid);
 
 impl TaskId {
+    /// A new id, later than every id made before it in this process.
     pub fn new() -> Self {
         Self(Uuid::now_v7())
     }
@@ -112,10 +116,15 @@ impl FromStr for TaskId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
+    /// Accepted and waiting for a worker.
     Queued,
+    /// An attempt has started.
     Running,
+    /// The handler returned a result.
     Succeeded,
+    /// The handler failed for good (not retried).
     Failed,
+    /// Attempts ran out; the task is in the dead-letter stream.
     Dead,
 }
 
@@ -129,6 +138,7 @@ impl TaskStatus {
         Self::Dead,
     ];
 
+    /// The name stored in records and shown by the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -139,6 +149,7 @@ impl TaskStatus {
         }
     }
 
+    /// The status named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "queued" => Self::Queued,
@@ -150,6 +161,7 @@ impl TaskStatus {
         })
     }
 
+    /// Final: the record never changes again.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Dead)
     }
@@ -160,12 +172,17 @@ impl TaskStatus {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskEnvelope {
+    /// The task id; also the message id JetStream deduplicates on.
     pub id: TaskId,
+    /// What runs it.
     #[serde(rename = "type")]
     pub task_type: TaskType,
+    /// The handler's input, as the client sent it.
     pub payload: Box<RawValue>,
+    /// Attempts before dead-lettering; the worker's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Per-attempt timeout; the worker's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// RFC 3339 UTC with milliseconds.

@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Sets up the global subscriber; a second call keeps the first.
-pub fn init(format: LogFormat) {
+pub(crate) fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

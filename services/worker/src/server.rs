@@ -23,18 +23,12 @@ pub struct ServerState {
 
 impl ReadinessCheck for ServerState {
     async fn check(&self) -> Readiness {
-        let nats = if !self.ctx.queue.is_connected() {
-            Err(Unready::NotConnected)
-        } else if !self.pulling.load(Ordering::Acquire) {
-            Err(Unready::ConsumerNotBound)
-        } else {
-            Ok(())
+        let consumer = match self.pulling.load(Ordering::Acquire) {
+            true => Ok(()),
+            false => Err(Unready::ConsumerNotBound),
         };
-        Readiness {
-            nats,
-            valkey: check_valkey(&self.ctx.store).await,
-            draining: self.shutdown.is_cancelled(),
-        }
+        let (ctx, draining) = (&self.ctx, self.shutdown.is_cancelled());
+        Readiness::check(&ctx.queue, consumer, &ctx.store, draining).await
     }
 }
 

@@ -117,16 +117,18 @@ impl Claims {
     }
 }
 
-/// Stores the answer so retries replay it. A failure here only costs the replay, not
-/// the task, so it is logged rather than turned into an error.
-pub(crate) async fn complete(claim: Claim, status: StatusCode, body: &str) {
+/// Stores the answer so retries replay it (nothing to do without a claim). A failure
+/// here only costs the replay, not the task, so it is logged rather than returned.
+pub(crate) async fn complete(claim: Option<Claim>, status: StatusCode, body: &str) {
+    let Some(claim) = claim else { return };
     if let Err(e) = claim.complete(status.as_u16(), body, REPLAY_WINDOW).await {
         tracing::warn!(error = %ErrorChain(&e), "idempotent answer could not be stored; a retry would enqueue again");
     }
 }
 
 /// Frees the key after a request that accepted nothing, so the client can retry it.
-pub(crate) async fn release(claim: Claim) {
+pub(crate) async fn release(claim: Option<Claim>) {
+    let Some(claim) = claim else { return };
     if let Err(e) = claim.release().await {
         tracing::warn!(error = %ErrorChain(&e), "idempotency key could not be released; it lapses on its own");
     }

@@ -39,6 +39,6 @@ pub enum ConfigError {
 }
 
 /// The environment variable that sets `key` (`worker.ack_wait` → `TASKLANE_WORKER__ACK_WAIT`).
-pub fn env_var_for(key: &str) -> String {
+pub(crate) fn env_var_for(key: &str) -> String {
     format!("{ENV_PREFIX}_{}", key.replace('.', "__").to_uppercase())
 }

@@ -15,11 +15,6 @@ use serde::Deserialize;
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
     /// The value itself, for the one call that needs it.
     pub fn expose(&self) -> &str {
         &self.0

@@ -13,6 +13,7 @@ mod publish;
 mod request;
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
@@ -29,25 +30,9 @@ use request::ValidTask;
 pub(crate) use request::{BatchRequest, Rules, TaskRequest};
 
 use crate::error::ApiError;
-use crate::extract::parse_json_at;
+use crate::extract::{Submission, parse_json_at};
 use crate::headers::Origin;
 use crate::metrics::IntakeMetrics;
-
-/// Everything about a submission besides its parsed body.
-pub(crate) struct Submission<'a> {
-    /// The body as received; idempotency hashes its canonical form.
-    pub(crate) raw: &'a [u8],
-    pub(crate) idempotency_key: Option<&'a HeaderValue>,
-    pub(crate) origin: &'a Origin,
-}
-
-impl Submission<'_> {
-    fn key(&self) -> Result<Option<IdempotencyKey>, ApiError> {
-        self.idempotency_key
-            .map(|value| IdempotencyKey::from_header(value, self.raw))
-            .transpose()
-    }
-}
 
 /// Takes tasks in.
 pub(crate) struct Intake {
@@ -85,37 +70,38 @@ impl Intake {
     /// `POST /task`.
     pub(crate) async fn submit_one(
         &self,
-        mut request: TaskRequest,
-        submission: Submission<'_>,
+        submission: Submission<TaskRequest>,
     ) -> Result<Answer, ApiError> {
+        let Submission {
+            body: mut request,
+            raw,
+            idempotency_key,
+            origin,
+        } = submission;
         if request.idempotency_key.take().is_some() {
             return Err(ApiError::validation(
                 "idempotency_key: not allowed on POST /task; send the Idempotency-Key header",
             ));
         }
         let task = request.validate("", &self.rules)?;
-        let mut claim = match submission.key()? {
-            None => None,
-            Some(key) => match self.claims.claim(&key).await? {
-                Claimed::Replay(replay) => return Ok(Answer::Replayed(replay)),
-                Claimed::Fresh(claim) => Some(claim),
-            },
+        let mut claim = match self
+            .claim_header_key(idempotency_key.as_ref(), &raw)
+            .await?
+        {
+            ControlFlow::Continue(claim) => claim,
+            ControlFlow::Break(replayed) => return Ok(replayed),
         };
 
-        let task = Outgoing::new(task, submission.origin);
+        let task = Outgoing::new(task, &origin);
         if let Some(claim) = &mut claim {
             claim.publishing();
         }
         if let Err(error) = self.publisher.enqueue(&task).await {
-            if let Some(claim) = claim {
-                idempotency::release(claim).await;
-            }
+            idempotency::release(claim).await;
             return Err(error);
         }
         let accepted = Accepted::queued(task.id);
-        if let Some(claim) = claim {
-            idempotency::complete(claim, StatusCode::ACCEPTED, &accepted.body()).await;
-        }
+        idempotency::complete(claim, StatusCode::ACCEPTED, &accepted.body()).await;
         tracing::debug!(task_id = %task.id, task_type = %task.task_type, "task accepted");
         Ok(Answer::Accepted(accepted))
     }
@@ -124,24 +110,27 @@ impl Intake {
     /// published; item keys are claimed all or nothing; publishes run concurrently.
     pub(crate) async fn submit_many(
         &self,
-        batch: BatchRequest,
-        submission: Submission<'_>,
+        submission: Submission<BatchRequest>,
     ) -> Result<Answer, ApiError> {
+        let Submission {
+            body: batch,
+            raw,
+            idempotency_key,
+            origin,
+        } = submission;
         self.rules.check_batch_size(batch.tasks.len())?;
         let items = self.validate_items(&batch.tasks)?;
-        let mut batch_claim = match submission.key()? {
-            None => None,
-            Some(key) => match self.claims.claim(&key).await? {
-                Claimed::Replay(replay) => return Ok(Answer::Replayed(replay)),
-                Claimed::Fresh(claim) => Some(claim),
-            },
+        let mut batch_claim = match self
+            .claim_header_key(idempotency_key.as_ref(), &raw)
+            .await?
+        {
+            ControlFlow::Continue(claim) => claim,
+            ControlFlow::Break(replayed) => return Ok(replayed),
         };
-        let slots = match self.claim_items(items, submission.origin).await {
+        let slots = match self.claim_items(items, &origin).await {
             Ok(slots) => slots,
             Err(error) => {
-                if let Some(claim) = batch_claim {
-                    idempotency::release(claim).await;
-                }
+                idempotency::release(batch_claim).await;
                 return Err(error);
             }
         };
@@ -153,9 +142,7 @@ impl Intake {
         let answered = items.iter().filter(|item| item.is_answered()).count();
         let causes: Vec<_> = items.iter_mut().flat_map(Item::take_causes).collect();
         if answered == 0 {
-            if let Some(claim) = batch_claim {
-                idempotency::release(claim).await;
-            }
+            idempotency::release(batch_claim).await;
             return Err(causes
                 .into_iter()
                 .fold(ApiError::queue_unavailable(), ApiError::caused_by));
@@ -166,13 +153,28 @@ impl Intake {
             StatusCode::MULTI_STATUS
         };
         let body = render_batch(&items);
-        if let Some(claim) = batch_claim {
-            idempotency::complete(claim, status, &body).await;
-        }
+        idempotency::complete(batch_claim, status, &body).await;
         Ok(Answer::Batch {
             status,
             body,
             causes,
+        })
+    }
+
+    /// Claims the request's `Idempotency-Key` (checked against the raw body), if it
+    /// has one; breaks with the stored answer when the request was answered before.
+    async fn claim_header_key(
+        &self,
+        value: Option<&HeaderValue>,
+        raw: &[u8],
+    ) -> Result<ControlFlow<Answer, Option<Claim>>, ApiError> {
+        let Some(value) = value else {
+            return Ok(ControlFlow::Continue(None));
+        };
+        let key = IdempotencyKey::from_header(value, raw)?;
+        Ok(match self.claims.claim(&key).await? {
+            Claimed::Fresh(claim) => ControlFlow::Continue(Some(claim)),
+            Claimed::Replay(replay) => ControlFlow::Break(Answer::Replayed(replay)),
         })
     }
 
@@ -225,7 +227,7 @@ impl Intake {
                     }
                     Err(error) => {
                         for slot in slots {
-                            if let Slot::Fresh(_, Some(claim)) = slot {
+                            if let Slot::Fresh(_, claim) = slot {
                                 idempotency::release(claim).await;
                             }
                         }
@@ -259,19 +261,15 @@ impl Intake {
                 Slot::Replayed(body) => Item::replayed(body),
                 Slot::Fresh(task, claim) => {
                     let outcome = outcomes.next().expect("one outcome per fresh item");
-                    match (outcome, claim) {
-                        (Ok(()), claim) => {
+                    match outcome {
+                        Ok(()) => {
                             let accepted = Accepted::queued(task.id);
-                            if let Some(claim) = claim {
-                                let body = accepted.body();
-                                idempotency::complete(claim, StatusCode::ACCEPTED, &body).await;
-                            }
+                            let body = accepted.body();
+                            idempotency::complete(claim, StatusCode::ACCEPTED, &body).await;
                             Item::Accepted(accepted)
                         }
-                        (Err(error), claim) => {
-                            if let Some(claim) = claim {
-                                idempotency::release(claim).await;
-                            }
+                        Err(error) => {
+                            idempotency::release(claim).await;
                             Item::Failed(error)
                         }
                     }
