@@ -4,11 +4,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
 
 use crate::metrics::BaseMetrics;
 use crate::readiness::Readiness;
@@ -35,7 +36,7 @@ pub fn router<C: ReadinessCheck>(readiness: C, metrics: Arc<BaseMetrics>) -> Rou
 }
 
 async fn healthz() -> Response {
-    json(StatusCode::OK, r#"{"status":"ok"}"#.to_string())
+    Json(json!({"status": "ok"})).into_response()
 }
 
 async fn readyz<C: ReadinessCheck>(State(ops): State<Ops<C>>) -> Response {
@@ -48,7 +49,7 @@ async fn readyz<C: ReadinessCheck>(State(ops): State<Ops<C>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json(status, readiness.body())
+    (status, Json(readiness.body())).into_response()
 }
 
 async fn metrics_text<C: ReadinessCheck>(State(ops): State<Ops<C>>) -> Response {
@@ -60,8 +61,4 @@ async fn metrics_text<C: ReadinessCheck>(State(ops): State<Ops<C>>) -> Response 
         ops.metrics.encode(),
     )
         .into_response()
-}
-
-fn json(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -69,7 +69,7 @@ impl Readiness {
 
     /// `{"status":"ready"|"unavailable","checks":{"nats":..,"valkey":..}}`, with
     /// `"reason":"shutting down"` while draining.
-    pub fn body(&self) -> String {
+    pub fn body(&self) -> serde_json::Value {
         let show = |check: &Result<(), Unready>| match check {
             Ok(()) => "ok".to_string(),
             Err(unready) => unready.to_string(),
@@ -81,7 +81,7 @@ impl Readiness {
         if self.draining {
             body["reason"] = json!("shutting down");
         }
-        body.to_string()
+        body
     }
 }
 
