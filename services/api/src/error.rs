@@ -9,9 +9,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tasklane_core::problem::Problem;
 use tasklane_core::task::TaskId;
@@ -68,10 +66,9 @@ impl Cause {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Causes(pub(crate) Vec<Cause>);
 
-/// Logs the internal causes behind a response, once per request and inside its span,
-/// and takes them off the response.
-pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// Logs the internal causes behind a response, once per request, and takes them off
+/// the response. Runs as a response map inside the request's span.
+pub(crate) fn log_causes(mut response: Response) -> Response {
     if let Some(Causes(causes)) = response.extensions_mut().remove::<Causes>() {
         for cause in &causes {
             cause.log(response.status());

@@ -264,8 +264,11 @@ impl Intake {
                     match outcome {
                         Ok(()) => {
                             let accepted = Accepted::queued(task.id);
-                            let body = accepted.body();
-                            idempotency::complete(claim, StatusCode::ACCEPTED, &body).await;
+                            // Rendered on its own only to be stored under the item's key.
+                            if claim.is_some() {
+                                let body = accepted.body();
+                                idempotency::complete(claim, StatusCode::ACCEPTED, &body).await;
+                            }
                             Item::Accepted(accepted)
                         }
                         Err(error) => {

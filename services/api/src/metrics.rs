@@ -13,12 +13,11 @@ use tasklane_core::metrics::{BaseMetrics, HTTP_BUCKETS};
 /// Every metric the gateway exposes, by who records it.
 pub(crate) struct ApiMetrics {
     pub(crate) base: Arc<BaseMetrics>,
-    pub(crate) http: HttpMetrics,
+    pub(crate) http: Arc<HttpMetrics>,
     pub(crate) intake: IntakeMetrics,
 }
 
 /// Requests by route and status, as [`track`] sees them.
-#[derive(Clone)]
 pub(crate) struct HttpMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
@@ -67,7 +66,7 @@ impl ApiMetrics {
         };
         Self {
             base: Arc::new(base),
-            http,
+            http: Arc::new(http),
             intake,
         }
     }
@@ -76,7 +75,7 @@ impl ApiMetrics {
 /// Records every request under its matched route template, never the raw path, so a
 /// scan of random URLs cannot blow up the series count.
 pub(crate) async fn track(
-    State(metrics): State<HttpMetrics>,
+    State(metrics): State<Arc<HttpMetrics>>,
     request: Request,
     next: Next,
 ) -> Response {

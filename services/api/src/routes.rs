@@ -27,7 +27,7 @@ use crate::state::AppState;
 pub(crate) fn router(
     state: AppState,
     ops: Router,
-    http_metrics: HttpMetrics,
+    http_metrics: Arc<HttpMetrics>,
     limits: &ApiSettings,
 ) -> Router {
     let shed = Arc::new(Semaphore::new(limits.max_in_flight));
@@ -62,7 +62,7 @@ pub(crate) fn router(
                 // 3. the id goes back to the caller on every response, errors included;
                 .layer(PropagateRequestIdLayer::x_request_id())
                 // 4. internal causes behind an answer are logged once, in the span;
-                .layer(middleware::from_fn(log_causes))
+                .map_response(log_causes)
                 // 5. metrics see the final status, including the panic answer below;
                 .layer(middleware::from_fn_with_state(http_metrics, track))
                 // 6. a bug answers 500 problem+json instead of dropping the connection.
