@@ -164,6 +164,9 @@ if [ -n "${BENCH_WORKER_CONCURRENCY:-}" ]; then
 fi
 
 phase "gateway ingest, no worker running (the backlog is the drain phase's input)"
+# Workers declare the streams and the consumer when they start; the gateway only
+# waits for the work stream. Declare them the worker's way without starting one.
+"$bin/tasklane-worker" --declare-topology >"$work/declare.log" 2>&1
 "$bin/tasklane-api" >"$work/api.log" 2>&1 &
 api_pid=$!
 pids+=("$api_pid")

@@ -101,8 +101,8 @@ if grep -qE '^kind: (ScaledObject|HorizontalPodAutoscaler)' "$BUILD/worker-fixed
   fail "mode=none must render no autoscaler"
 fi
 
-step "every TASKLANE_ variable the charts set is a key the binaries know (KEYS in services/core/src/config.rs)"
-ENV_KEYS=("$PY" scripts/checks/lib/env_keys.py services/core/src/config.rs)
+step "every TASKLANE_ variable the charts set is a key the binaries know (documented in services/core/src/config.default.toml)"
+ENV_KEYS=("$PY" scripts/checks/lib/env_keys.py services/core/src/config.default.toml)
 "${ENV_KEYS[@]}" "$BUILD"/*.yaml || fail "env keys"
 # The environments' values too: they are what actually gets deployed.
 mkdir -p "$BUILD/env"

@@ -77,8 +77,10 @@ def check_links(files: list[str], root: Path) -> int:
 def check_errors(error_rs: Path, errors_md: Path) -> int:
     source = error_rs.read_text()
     problems = []
-    if f'"{REPO_URL}docs/errors.md#"' not in source:
-        problems.append(f"{error_rs}: PROBLEM_TYPE_BASE no longer points at {REPO_URL}docs/errors.md#")
+    # The gateway's problems render through tasklane-core's one problem format.
+    renderer = error_rs.parents[2] / "core" / "src" / "problem.rs"
+    if f'"{REPO_URL}docs/errors.md#"' not in renderer.read_text():
+        problems.append(f"{renderer}: the problem type base no longer points at {REPO_URL}docs/errors.md#")
     slugs = re.findall(r"StatusCode::(\w+),\s*\"([a-z0-9-]+)\"", source)
     if len(slugs) < 5:
         problems.append(f"{error_rs}: only {len(slugs)} problem types parsed; the parser is out of date")

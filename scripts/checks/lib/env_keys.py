@@ -1,44 +1,35 @@
 """Every TASKLANE_* variable the charts hand to a container must be one the
-binaries know: they refuse to start on an unknown one (services/core/src/config.rs
-rejects unknown keys), so a typo in a chart is a crash loop in the cluster.
+binaries know: they refuse to start on an unknown one, so a typo in a chart is a
+crash loop in the cluster.
 
-    python3 env_keys.py CONFIG_RS RENDERED.yaml...            names are known
-    python3 env_keys.py CONFIG_RS --same API.yaml WORKER.yaml  ... and the keys both
-        binaries use to declare the shared stream and consumer agree
+    python3 env_keys.py services/core/src/config.default.toml RENDERED.yaml...
 
-The key list is read from `KEYS` in config.rs, so a key added there is
-accepted here without editing this file.
+config.default.toml documents every key once (a key written as a comment has no
+default); a key added there is accepted here without editing this file.
 """
 
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
 
-# The gateway and the workers each create-or-update the stream and the consumer
-# from their own configuration; these must match or they overwrite each other.
-SHARED = ("TASKLANE_STREAM__NAME", "TASKLANE_STREAM__REPLICAS",
-          "TASKLANE_STREAM__DUPLICATE_WINDOW", "TASKLANE_WORKER__ACK_WAIT")
+SECTION = re.compile(r"^\[([a-z_.]+)\]$")
+ASSIGNMENT = re.compile(r"^(#\s*)?([a-z_]+)\s*=\s*(.*)$")
 
 
-def known_names(config_rs: Path) -> tuple[set[str], dict[str, str]]:
-    text = config_rs.read_text()
-    block = re.search(r"pub const KEYS: &\[\(&str, &str\)\] = &\[(.*?)\n\];", text, re.S)
-    if not block:
-        sys.exit(f"{config_rs}: no KEYS list found")
-    keys = re.findall(r'\(\s*"([a-z0-9_.]+)",', block.group(1))
-    if len(keys) < 10:
-        sys.exit(f"{config_rs}: only {len(keys)} keys parsed from KEYS; the parser is out of date")
-    env = {"TASKLANE_" + k.replace(".", "__").upper() for k in keys}
-    env.add("TASKLANE_CONFIG")
-    defaults_toml = tomllib.loads((config_rs.parent / "config.default.toml").read_text())
-    defaults = {}
-    for section, values in defaults_toml.items():
-        for k, v in values.items():
-            defaults[f"TASKLANE_{section.upper()}__{k.upper()}"] = str(v)
-    return env, defaults
+def known_names(toml: Path) -> set[str]:
+    """Variable names of every documented key."""
+    env, section = {"TASKLANE_CONFIG"}, None
+    for line in toml.read_text().splitlines():
+        line = line.strip()
+        if match := SECTION.match(line):
+            section = match.group(1)
+        elif section and (match := ASSIGNMENT.match(line)):
+            env.add("TASKLANE_" + f"{section}.{match.group(2)}".replace(".", "__").upper())
+    if len(env) < 10:
+        sys.exit(f"{toml}: only {len(env)} keys parsed; the parser is out of date")
+    return env
 
 
 def container_env(path: Path) -> dict[str, str]:
@@ -68,31 +59,21 @@ def container_env(path: Path) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    config_rs = Path(argv[0])
-    known, defaults = known_names(config_rs)
+    config = Path(argv[0])
+    known = known_names(config)
     problems = []
-    if argv[1] == "--same":
-        a, b = Path(argv[2]), Path(argv[3])
-        ea, eb = container_env(a), container_env(b)
-        for name in SHARED:
-            va, vb = ea.get(name, defaults.get(name)), eb.get(name, defaults.get(name))
-            if va != vb:
-                problems.append(f"{name} is {va!r} in {a} but {vb!r} in {b}")
-        files = [a, b]
-    else:
-        files = [Path(f) for f in argv[1:]]
+    files = [Path(f) for f in argv[1:]]
     total = 0
     for f in files:
         env = container_env(f)
         total += len(env)
         for name in sorted(set(env) - known):
-            problems.append(f"{f}: {name} is not a key the binaries know (KEYS in {config_rs})")
+            problems.append(f"{f}: {name} is not a key the binaries know (see {config.name})")
     for p in problems:
         print(f"  FAIL {p}")
     if problems:
         return 1
-    print(f"  {total} TASKLANE_ variables in {len(files)} render(s), all known"
-          + (f"; {', '.join(SHARED)} agree" if argv[1] == "--same" else ""))
+    print(f"  {total} TASKLANE_ variables in {len(files)} render(s), all known")
     return 0
 
 

@@ -1,33 +1,80 @@
 //! The one error type at the HTTP edge, rendered as RFC 9457 problem+json.
 //!
 //! Policy: a client sees a status, a stable `type`, a title and a detail that tells it
-//! what to change. Internal causes (NATS or Valkey errors, bugs) are logged with
-//! their cause chain and never sent: the client gets a generic detail and, for
-//! dependency outages, 503 with `Retry-After` so it retries instead of giving up.
+//! what to change. Internal causes (NATS or Valkey errors, bugs) travel with the error
+//! as [`Cause`]s and are logged once, with their chain, by [`log_causes`] inside the
+//! request's span; they are never sent. For dependency outages the client gets a
+//! generic detail and 503 with `Retry-After`, so it retries instead of giving up.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use std::error::Error;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use tasklane_core::problem::Problem;
+use tasklane_core::task::TaskId;
+use tasklane_core::telemetry::ErrorChain;
 
-pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-const PROBLEM_TYPE_BASE: &str = "https://github.com/tasklane/tasklane/blob/main/docs/errors.md#";
-
+/// A problem answer, plus the internal causes behind it.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
+    status: StatusCode,
     slug: &'static str,
     title: &'static str,
-    pub detail: String,
+    detail: String,
     retry_after_secs: Option<u32>,
+    causes: Vec<Cause>,
 }
 
-#[derive(Serialize)]
-pub struct Problem<'a> {
-    #[serde(rename = "type")]
-    pub problem_type: String,
-    pub title: &'a str,
-    pub status: u16,
-    pub detail: &'a str,
+/// An internal error behind an answer: what failed, for which task, and why.
+#[derive(Debug, Clone)]
+pub(crate) struct Cause {
+    what: &'static str,
+    task_id: Option<TaskId>,
+    error: Arc<dyn Error + Send + Sync + 'static>,
+}
+
+impl Cause {
+    /// `error` while doing `what` (the log message).
+    pub(crate) fn new(what: &'static str, error: impl Error + Send + Sync + 'static) -> Self {
+        Self {
+            what,
+            task_id: None,
+            error: Arc::new(error),
+        }
+    }
+
+    /// The same cause, about task `id`.
+    pub(crate) fn for_task(mut self, id: TaskId) -> Self {
+        self.task_id = Some(id);
+        self
+    }
+
+    fn log(&self, status: StatusCode) {
+        let error = ErrorChain(self.error.as_ref());
+        let status = status.as_u16();
+        match self.task_id {
+            Some(task_id) => {
+                tracing::warn!(status, task_id = %task_id, error = %error, "{}", self.what)
+            }
+            None => tracing::warn!(status, error = %error, "{}", self.what),
+        }
+    }
+}
+
+/// The causes behind a response, carried to [`log_causes`] as a response extension.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Causes(pub(crate) Vec<Cause>);
+
+/// Logs the internal causes behind a response, once per request, and takes them off
+/// the response. Runs as a response map inside the request's span.
+pub(crate) fn log_causes(mut response: Response) -> Response {
+    if let Some(Causes(causes)) = response.extensions_mut().remove::<Causes>() {
+        for cause in &causes {
+            cause.log(response.status());
+        }
+    }
+    response
 }
 
 impl ApiError {
@@ -43,10 +90,12 @@ impl ApiError {
             title,
             detail: detail.into(),
             retry_after_secs: None,
+            causes: Vec::new(),
         }
     }
 
-    pub fn malformed_json(detail: impl Into<String>) -> Self {
+    /// 400: the body is not JSON.
+    pub(crate) fn malformed_json(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "malformed-json",
@@ -54,7 +103,9 @@ impl ApiError {
             detail,
         )
     }
-    pub fn bad_request(detail: impl Into<String>) -> Self {
+
+    /// 400: the request cannot be read (a path parameter, a broken body stream).
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "bad-request",
@@ -62,10 +113,14 @@ impl ApiError {
             detail,
         )
     }
-    pub fn not_found(detail: impl Into<String>) -> Self {
+
+    /// 404: nothing by that name.
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
-    pub fn method_not_allowed() -> Self {
+
+    /// 405: the path exists, the method does not.
+    pub(crate) fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
@@ -73,15 +128,20 @@ impl ApiError {
             "this path does not accept that method",
         )
     }
-    pub fn conflict(detail: impl Into<String>) -> Self {
+
+    /// 409: another request with the same Idempotency-Key is still being handled.
+    pub(crate) fn idempotency_in_flight() -> Self {
         Self::new(
             StatusCode::CONFLICT,
             "idempotency-in-flight",
             "Request in flight",
-            detail,
+            "a request with this Idempotency-Key is still in flight; retry shortly",
         )
+        .retry_after(1)
     }
-    pub fn payload_too_large(limit: usize) -> Self {
+
+    /// 413: the body is over `api.max_body_bytes`.
+    pub(crate) fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload-too-large",
@@ -89,7 +149,9 @@ impl ApiError {
             format!("the request body exceeds {limit} bytes"),
         )
     }
-    pub fn unsupported_media_type() -> Self {
+
+    /// 415: the body is not declared as JSON.
+    pub(crate) fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
@@ -97,7 +159,9 @@ impl ApiError {
             "send the body as JSON with Content-Type: application/json",
         )
     }
-    pub fn validation(detail: impl Into<String>) -> Self {
+
+    /// 422: well-formed JSON that is not a valid task; `detail` names the field.
+    pub(crate) fn validation(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation",
@@ -105,7 +169,9 @@ impl ApiError {
             detail,
         )
     }
-    pub fn idempotency_mismatch() -> Self {
+
+    /// 422: the Idempotency-Key was used before with a different body.
+    pub(crate) fn idempotency_mismatch() -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency-mismatch",
@@ -113,7 +179,9 @@ impl ApiError {
             "this Idempotency-Key was used with a different request body",
         )
     }
-    pub fn too_many_requests() -> Self {
+
+    /// 429: the gateway is at `api.max_in_flight`.
+    pub(crate) fn too_many_requests() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
@@ -122,7 +190,9 @@ impl ApiError {
         )
         .retry_after(1)
     }
-    pub fn queue_unavailable() -> Self {
+
+    /// 503: JetStream did not take the task.
+    pub(crate) fn queue_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "queue-unavailable",
@@ -131,7 +201,9 @@ impl ApiError {
         )
         .retry_after(2)
     }
-    pub fn store_unavailable() -> Self {
+
+    /// 503: Valkey did not answer.
+    pub(crate) fn store_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store-unavailable",
@@ -140,7 +212,9 @@ impl ApiError {
         )
         .retry_after(2)
     }
-    pub fn timeout() -> Self {
+
+    /// 503: the request ran past `api.request_timeout`.
+    pub(crate) fn timeout() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
@@ -150,7 +224,8 @@ impl ApiError {
         .retry_after(2)
     }
 
-    pub fn internal() -> Self {
+    /// 500: a bug.
+    pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -159,32 +234,40 @@ impl ApiError {
         )
     }
 
-    pub fn retry_after(mut self, seconds: u32) -> Self {
+    fn retry_after(mut self, seconds: u32) -> Self {
         self.retry_after_secs = Some(seconds);
         self
     }
 
-    pub fn problem(&self) -> Problem<'_> {
-        Problem {
-            problem_type: format!("{PROBLEM_TYPE_BASE}{}", self.slug),
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: &self.detail,
-        }
+    /// The same error, with `cause` to be logged behind it.
+    pub(crate) fn caused_by(mut self, cause: Cause) -> Self {
+        self.causes.push(cause);
+        self
+    }
+
+    /// The same error about the part of the request at `location` (`tasks[3]`).
+    pub(crate) fn at(mut self, location: &str) -> Self {
+        self.detail = format!("{location}: {}", self.detail);
+        self
+    }
+
+    /// The causes behind this error, leaving none.
+    pub(crate) fn take_causes(&mut self) -> Vec<Cause> {
+        std::mem::take(&mut self.causes)
+    }
+
+    /// The body a client sees.
+    pub(crate) fn problem(&self) -> Problem<'_> {
+        Problem::new(self.status, self.slug, self.title, &self.detail)
     }
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-        );
-        if let Some(seconds) = self.retry_after_secs {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    fn into_response(mut self) -> Response {
+        let mut response = self.problem().response(self.retry_after_secs);
+        let causes = self.take_causes();
+        if !causes.is_empty() {
+            response.extensions_mut().insert(Causes(causes));
         }
         response
     }

@@ -1,33 +1,62 @@
 //! Reading a JSON request body in the order the error statuses demand: content type
-//! (415), size (413), syntax (400), then shape (422 naming the field).
+//! (415), size (413), syntax (400), then shape (422 naming the field); and a task
+//! submission, which is such a body plus the headers that travel with it.
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, header};
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::headers::{IDEMPOTENCY_KEY, Origin};
 
-/// A request body parsed as `T`, plus the raw bytes (for idempotency hashing).
-pub struct JsonBody<T> {
-    pub value: T,
-    pub raw: Bytes,
+/// Largest request body read (`api.max_body_bytes`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub(crate) usize);
+
+/// A task submission as it arrives: the body parsed as `T` with its raw bytes, the
+/// `Idempotency-Key` header as sent (intake checks it against the body), and where
+/// the request came from.
+pub(crate) struct Submission<T> {
+    pub(crate) body: T,
+    pub(crate) raw: Bytes,
+    pub(crate) idempotency_key: Option<HeaderValue>,
+    pub(crate) origin: Origin,
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+impl<S, T> FromRequest<S> for Submission<T>
+where
+    BodyLimit: FromRef<S>,
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::unsupported_media_type());
-        }
-        let limit = state.settings.api.max_body_bytes;
-        let raw = read_limited(req.into_body(), limit).await?;
-        let value = parse_json(&raw)?;
-        Ok(Self { value, raw })
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let origin = Origin::of(req.headers());
+        let idempotency_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
+        let (body, raw) = read_json(req, BodyLimit::from_ref(state)).await?;
+        Ok(Self {
+            body,
+            raw,
+            idempotency_key,
+            origin,
+        })
     }
+}
+
+/// The body parsed as `T`, plus the raw bytes (for idempotency hashing).
+async fn read_json<T: DeserializeOwned>(
+    req: Request,
+    BodyLimit(limit): BodyLimit,
+) -> Result<(T, Bytes), ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let raw = read_limited(req.into_body(), limit).await?;
+    let value = parse_json(&raw)?;
+    Ok((value, raw))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -62,12 +91,12 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 
 /// Parses `raw` as `T`. Syntax errors are 400; well-formed JSON of the wrong shape is
 /// 422 with the JSON path of the offending field.
-pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     parse_json_at(raw, "")
 }
 
 /// Like [`parse_json`], for a value nested at `prefix` (e.g. `tasks[3]`) of the body.
-pub fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Result<T, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed_json(
             "the request body is empty; send a JSON object",

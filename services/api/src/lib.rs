@@ -1,15 +1,23 @@
 //! tasklane-api: the HTTP gateway. Takes tasks, publishes them to JetStream, answers
 //! 202 only after the PubAck, and serves task status and queue statistics.
+//!
+//! A request's path: `routes` (layers, then the route) → `handlers/*` (extract,
+//! call, respond) → `intake` (validate, claim the key, publish, record) →
+//! `tasklane_core::queue` and `tasklane_core::store`.
 
-pub mod error;
-pub mod extract;
-pub mod handlers;
-pub mod idempotency;
-pub mod metrics;
-pub mod publish;
-pub mod routes;
-pub mod startup;
-pub mod state;
-pub mod submission;
+mod error;
+mod extract;
+mod handlers;
+mod headers;
+pub mod intake;
+mod metrics;
+mod readiness;
+mod respond;
+mod routes;
+mod startup;
+mod state;
 
 pub use startup::Application;
+
+#[cfg(test)]
+mod bad_input_tests;

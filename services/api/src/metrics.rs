@@ -1,101 +1,90 @@
-//! The gateway's metric families (names fixed by the product contract).
+//! The gateway's metric families (names fixed by the product contract): HTTP traffic,
+//! recorded by [`track`], and submissions, recorded by intake.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge};
 use tasklane_core::metrics::{BaseMetrics, HTTP_BUCKETS};
 
-use crate::state::AppState;
+/// Every metric the gateway exposes, by who records it.
+pub(crate) struct ApiMetrics {
+    pub(crate) base: Arc<BaseMetrics>,
+    pub(crate) http: Arc<HttpMetrics>,
+    pub(crate) intake: IntakeMetrics,
+}
 
+/// Requests by route and status, as [`track`] sees them.
+pub(crate) struct HttpMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    in_flight: IntGauge,
+}
+
+/// Tasks accepted and refused, and idempotent replays.
 #[derive(Clone)]
-pub struct ApiMetrics {
-    base: std::sync::Arc<BaseMetrics>,
-    pub requests: IntCounterVec,
-    pub duration: HistogramVec,
-    pub in_flight: IntGauge,
-    pub submitted: IntCounterVec,
-    pub publish_errors: IntCounter,
-    pub idempotent_replays: IntCounter,
+pub(crate) struct IntakeMetrics {
+    pub(crate) submitted: IntCounterVec,
+    pub(crate) publish_errors: IntCounter,
+    pub(crate) idempotent_replays: IntCounter,
 }
 
 impl ApiMetrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let base = BaseMetrics::new("api");
-        let requests = IntCounterVec::new(
-            Opts::new(
+        let http = HttpMetrics {
+            requests: base.counter_vec(
                 "api_http_requests_total",
                 "HTTP requests by method, matched route and status",
+                &["method", "route", "status"],
             ),
-            &["method", "route", "status"],
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new("api_http_request_duration_seconds", "HTTP request latency")
-                .buckets(HTTP_BUCKETS.to_vec()),
-            &["method", "route"],
-        )
-        .expect("valid metric");
-        let in_flight = IntGauge::new("api_http_requests_in_flight", "HTTP requests being handled")
-            .expect("valid metric");
-        let submitted = IntCounterVec::new(
-            Opts::new(
+            duration: base.histogram_vec(
+                "api_http_request_duration_seconds",
+                "HTTP request latency",
+                &["method", "route"],
+                HTTP_BUCKETS,
+            ),
+            in_flight: base.int_gauge("api_http_requests_in_flight", "HTTP requests being handled"),
+        };
+        let intake = IntakeMetrics {
+            submitted: base.counter_vec(
                 "api_tasks_submitted_total",
                 "Tasks accepted (PubAck received) by type",
+                &["type"],
             ),
-            &["type"],
-        )
-        .expect("valid metric");
-        let publish_errors = IntCounter::new(
-            "api_tasks_publish_errors_total",
-            "Tasks that could not be published (answered 503)",
-        )
-        .expect("valid metric");
-        let idempotent_replays = IntCounter::new(
-            "api_idempotent_replays_total",
-            "Requests answered from a stored idempotent response",
-        )
-        .expect("valid metric");
-        base.register(&requests);
-        base.register(&duration);
-        base.register(&in_flight);
-        base.register(&submitted);
-        base.register(&publish_errors);
-        base.register(&idempotent_replays);
+            publish_errors: base.counter(
+                "api_tasks_publish_errors_total",
+                "Tasks that could not be published (answered 503)",
+            ),
+            idempotent_replays: base.counter(
+                "api_idempotent_replays_total",
+                "Requests answered from a stored idempotent response",
+            ),
+        };
         Self {
-            base: std::sync::Arc::new(base),
-            requests,
-            duration,
-            in_flight,
-            submitted,
-            publish_errors,
-            idempotent_replays,
+            base: Arc::new(base),
+            http: Arc::new(http),
+            intake,
         }
-    }
-
-    pub fn base(&self) -> &BaseMetrics {
-        &self.base
-    }
-}
-
-impl Default for ApiMetrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
 /// Records every request under its matched route template, never the raw path, so a
 /// scan of random URLs cannot blow up the series count.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn track(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().as_str().to_owned();
-    let metrics = &state.metrics;
     metrics.in_flight.inc();
     let started = Instant::now();
     let response = next.run(request).await;

@@ -8,19 +8,29 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tasklane_core::config::ApiSettings;
+use tasklane_core::problem;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::error::ApiError;
-use crate::handlers::{health, metrics, stats, submit_batch, submit_task, task_status};
+use crate::error::{ApiError, log_causes};
+use crate::handlers::{stats, submit_batch, submit_task, task_status};
+use crate::headers::REQUEST_ID;
+use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
-    let shed = Arc::new(Semaphore::new(state.settings.api.max_in_flight));
-    let timeout = state.settings.api.request_timeout;
+/// The gateway's routes: the task routes on `state`, the shared operational routes
+/// (`ops`), and the layers around both.
+pub(crate) fn router(
+    state: AppState,
+    ops: Router,
+    http_metrics: Arc<HttpMetrics>,
+    limits: &ApiSettings,
+) -> Router {
+    let shed = Arc::new(Semaphore::new(limits.max_in_flight));
 
     // Task routes get admission control and a deadline; probes and /metrics never do,
     // so an overloaded gateway still answers its orchestrator and its scraper.
@@ -29,17 +39,17 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks", post(submit_batch::submit_batch))
         .route("/task/{id}", get(task_status::task_status))
         .route("/stats", get(stats::stats))
-        .route_layer(middleware::from_fn_with_state(timeout, deadline))
-        .route_layer(middleware::from_fn_with_state(shed, admission));
-    let operational_routes = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::metrics));
+        .route_layer(middleware::from_fn_with_state(
+            limits.request_timeout,
+            deadline,
+        ))
+        .route_layer(middleware::from_fn_with_state(shed, admission))
+        .with_state(state);
 
     Router::new()
         .merge(task_routes)
-        .merge(operational_routes)
-        .fallback(not_found)
+        .merge(ops)
+        .fallback(problem::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run top to bottom on the way in:
         .layer(
@@ -51,21 +61,19 @@ pub fn router(state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 // 3. the id goes back to the caller on every response, errors included;
                 .layer(PropagateRequestIdLayer::x_request_id())
-                // 4. metrics see the final status, including the panic answer below;
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::metrics::track,
-                ))
-                // 5. a bug answers 500 problem+json instead of dropping the connection.
+                // 4. internal causes behind an answer are logged once, in the span;
+                .map_response(log_causes)
+                // 5. metrics see the final status, including the panic answer below;
+                .layer(middleware::from_fn_with_state(http_metrics, track))
+                // 6. a bug answers 500 problem+json instead of dropping the connection.
                 .layer(CatchPanicLayer::custom(panic_response)),
         )
-        .with_state(state)
 }
 
 fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
     let request_id = request
         .headers()
-        .get("x-request-id")
+        .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     tracing::info_span!(
@@ -89,10 +97,6 @@ async fn deadline(State(timeout): State<Duration>, request: Request, next: Next)
         Ok(response) => response,
         Err(_) => ApiError::timeout().into_response(),
     }
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {

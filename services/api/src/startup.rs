@@ -2,54 +2,82 @@
 //! until the shutdown token fires.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tasklane_core::Settings;
-use tasklane_core::queue::{self, Queue};
-use tasklane_core::store::Store;
+use axum::Router;
+use tasklane_core::queue::Queue;
+use tasklane_core::{Settings, ops, service};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::extract::BodyLimit;
+use crate::intake::{Intake, Rules};
 use crate::metrics::ApiMetrics;
+use crate::readiness::GatewayReadiness;
 use crate::routes::router;
-use crate::state::{AppState, Inner};
+use crate::state::AppState;
 
+/// The gateway, bound to its port and ready to run.
 pub struct Application {
     listener: TcpListener,
-    state: AppState,
+    gateway: Gateway,
+    shutdown: CancellationToken,
+}
+
+/// The gateway without a listener: its router, and what runs beside it.
+pub(crate) struct Gateway {
+    pub(crate) router: Router,
+    queue: Queue,
+    readiness: GatewayReadiness,
+}
+
+impl Gateway {
+    /// Connects to NATS and Valkey (both keep retrying in the background if they are
+    /// down) and assembles the router.
+    pub(crate) async fn connect(
+        settings: &Settings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let api = &settings.api;
+        let (queue, store) =
+            service::connect(settings, "tasklane-api", api.publish_timeout).await?;
+        let metrics = ApiMetrics::new();
+        // The task types a worker runs: the one place the gateway learns them.
+        let rules = Rules::new(tasklane_tasks::Registry::built_in().names(), api.max_batch);
+        let intake = Intake::new(
+            queue.clone(),
+            store.clone(),
+            rules,
+            metrics.intake,
+            api.request_timeout,
+        );
+        let readiness = GatewayReadiness::new(queue.clone(), store.clone(), shutdown);
+        let state = AppState::new(intake, queue.clone(), store, BodyLimit(api.max_body_bytes));
+        let ops = ops::router(readiness.clone(), metrics.base);
+        Ok(Self {
+            router: router(state, ops, metrics.http, api),
+            queue,
+            readiness,
+        })
+    }
 }
 
 impl Application {
-    /// Connects to NATS and Valkey (both keep retrying in the background if they are
-    /// down) and binds the listener.
+    /// Connects (see [`Gateway::connect`]) and binds `api.listen`.
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let client = queue::connect(&settings.nats, "tasklane-api")
-            .await
-            .context("connecting to NATS")?;
-        let queue = Queue::new(client, &settings, settings.api.publish_timeout);
-        let store =
-            Store::connect(&settings.valkey, settings.results.ttl).context("configuring Valkey")?;
+        let gateway = Gateway::connect(&settings, shutdown.clone()).await?;
         let listener = TcpListener::bind(settings.api.listen)
             .await
             .with_context(|| format!("binding {}", settings.api.listen))?;
-        let state = AppState::new(Inner {
-            known_types: tasklane_tasks::Registry::built_in()
-                .names()
-                .iter()
-                .map(|t| t.to_string())
-                .collect(),
-            settings,
-            queue,
-            store,
-            metrics: ApiMetrics::new(),
-            topology_ready: AtomicBool::new(false),
+        Ok(Self {
+            listener,
+            gateway,
             shutdown,
-        });
-        Ok(Self { listener, state })
+        })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
@@ -59,44 +87,23 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then stops accepting, lets
     /// in-flight requests finish (each is bounded by `api.request_timeout`) and returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let state = self.state.clone();
-        tokio::spawn(ensure_topology(state.clone()));
-        tracing::info!(address = %self.local_addr(), "gateway listening");
-        let shutdown = state.shutdown.clone();
-        axum::serve(self.listener, router(state.clone()))
+        let address = self.local_addr();
+        let Gateway {
+            router,
+            queue,
+            readiness,
+        } = self.gateway;
+        tokio::spawn(readiness.await_work_stream());
+        tracing::info!(%address, "gateway listening");
+        let shutdown = self.shutdown;
+        axum::serve(self.listener, router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
             .context("serving HTTP")?;
         // Publishes were all awaited for their PubAck; flushing is for anything else
         // still buffered (nothing should be).
-        let _ = tokio::time::timeout(Duration::from_secs(2), state.queue.client().flush()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), queue.flush()).await;
         tracing::info!("gateway stopped");
         Ok(())
-    }
-}
-
-/// Declares streams and consumer, retrying until NATS answers: the gateway starts
-/// (and reports not-ready) while NATS is still coming up.
-async fn ensure_topology(state: AppState) {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match state.queue.ensure_topology(&state.settings).await {
-            Ok(()) => {
-                state.topology_ready.store(true, Ordering::Release);
-                tracing::info!(
-                    stream = state.queue.stream_name(),
-                    "streams and consumer ready"
-                );
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?delay, "stream setup failed; retrying")
-            }
-        }
-        tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }

@@ -1,43 +1,30 @@
-//! What every handler shares.
+//! What the handlers share. Each handler extracts only the part it uses (the derived
+//! `FromRef`), so none of them is handed the whole gateway.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use tasklane_core::Settings;
+use axum::extract::FromRef;
 use tasklane_core::queue::Queue;
 use tasklane_core::store::Store;
-use tokio_util::sync::CancellationToken;
 
-use crate::metrics::ApiMetrics;
+use crate::extract::BodyLimit;
+use crate::intake::Intake;
 
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub settings: Settings,
-    pub queue: Queue,
-    pub store: Store,
-    pub metrics: ApiMetrics,
-    pub known_types: Vec<String>,
-    /// Set once the streams and the consumer exist; until then publishing would fail.
-    pub topology_ready: AtomicBool,
-    /// Cancelled when the gateway starts draining: readiness turns 503 first.
-    pub shutdown: CancellationToken,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
+#[derive(Clone, FromRef)]
+pub(crate) struct AppState {
+    intake: Arc<Intake>,
+    queue: Queue,
+    store: Store,
+    body_limit: BodyLimit,
 }
 
 impl AppState {
-    pub fn new(inner: Inner) -> Self {
-        Self(Arc::new(inner))
-    }
-
-    pub fn topology_ready(&self) -> bool {
-        self.topology_ready.load(Ordering::Acquire)
+    pub(crate) fn new(intake: Intake, queue: Queue, store: Store, body_limit: BodyLimit) -> Self {
+        Self {
+            intake: Arc::new(intake),
+            queue,
+            store,
+            body_limit,
+        }
     }
 }

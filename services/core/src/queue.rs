@@ -1,37 +1,24 @@
-//! NATS JetStream: connecting, declaring the work stream, the dead-letter stream and
-//! the shared consumer, publishing with a PubAck, and reading queue depth.
+//! NATS JetStream: connecting, publishing with a PubAck, the topology the worker
+//! declares (see [`topology`]), and reading queue depth.
+
+mod error;
+mod message;
+mod topology;
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamErrorKind, PublishErrorKind};
+use async_nats::jetstream::{self, consumer};
 use async_nats::{ConnectOptions, HeaderMap};
 use bytes::Bytes;
 
+pub use error::{BoxError, QueueError};
+pub use message::TaskMessage;
+pub use topology::Topology;
+
 use crate::config::{NatsSettings, Settings};
-use crate::task::{CONSUMER_NAME, DEAD_LETTER_SUBJECT_PREFIX, TASK_SUBJECT_PREFIX};
-
-/// How long dead letters are kept for inspection and replay.
-const DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
-/// Upper bound on unacknowledged messages across all workers. Tasks waiting for a
-/// delayed retry count against it, so it must be far above the total concurrency or
-/// a burst of failing tasks would stall healthy ones.
-const CONSUMER_MAX_ACK_PENDING: i64 = 100_000;
-
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    #[error("nats is not connected")]
-    NotConnected,
-    #[error("publish was not acknowledged within {0:?}")]
-    PublishTimeout(Duration),
-    #[error("publish failed: {0}")]
-    Publish(String),
-    #[error("stream setup failed: {0}")]
-    Setup(String),
-    #[error("queue info unavailable: {0}")]
-    Info(String),
-    #[error("nats connect: {0}")]
-    Connect(String),
-}
+use crate::names::CONSUMER_NAME;
 
 /// Depth of the work queue, as `GET /stats` and the worker's gauges report it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -49,6 +36,7 @@ pub struct QueueDepth {
 }
 
 impl QueueDepth {
+    /// Tasks accepted and not yet acknowledged.
     pub fn backlog(&self) -> u64 {
         self.pending + self.in_flight
     }
@@ -56,15 +44,13 @@ impl QueueDepth {
 
 /// Connects with unlimited reconnects. The first connect is retried in the
 /// background too, so a binary started before NATS becomes ready once NATS is up.
-pub async fn connect(
-    settings: &NatsSettings,
-    name: &str,
-) -> Result<async_nats::Client, QueueError> {
+async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::Client, QueueError> {
     let mut options = match &settings.credentials_file {
         Some(path) => ConnectOptions::with_credentials_file(path)
             .await
-            .map_err(|e| {
-                QueueError::Connect(format!("credentials file {}: {e}", path.display()))
+            .map_err(|source| QueueError::Credentials {
+                path: path.clone(),
+                source,
             })?,
         None => ConnectOptions::new(),
     };
@@ -87,7 +73,7 @@ pub async fn connect(
         .filter(|u| !u.is_empty())
         .map(|u| u.parse())
         .collect::<Result<_, _>>()
-        .map_err(|e| QueueError::Connect(format!("nats.url: {e}")))?;
+        .map_err(QueueError::ServerUrl)?;
     options
         .name(name)
         .retry_on_initial_connect()
@@ -101,115 +87,77 @@ pub async fn connect(
         })
         .connect(servers)
         .await
-        .map_err(|e| QueueError::Connect(e.to_string()))
+        .map_err(QueueError::Connect)
 }
 
-pub fn is_connected(client: &async_nats::Client) -> bool {
-    client.connection_state() == async_nats::connection::State::Connected
-}
-
-pub fn jetstream(client: async_nats::Client, timeout: Duration) -> jetstream::Context {
-    jetstream::ContextBuilder::new()
-        .timeout(timeout)
-        .ack_timeout(timeout)
-        .build(client)
-}
-
-/// The work queue: a JetStream context plus the names it operates on.
+/// The work queue: a JetStream context plus the stream it operates on.
 #[derive(Clone)]
 pub struct Queue {
     js: jetstream::Context,
     client: async_nats::Client,
     stream_name: String,
-    dead_letter_stream_name: String,
     publish_timeout: Duration,
 }
 
 impl Queue {
-    pub fn new(client: async_nats::Client, settings: &Settings, publish_timeout: Duration) -> Self {
-        Self {
-            js: jetstream(client.clone(), publish_timeout),
+    /// Connects to NATS as client `name` (see [`connect`]) and returns the queue of
+    /// the stream named in `settings`; publishes wait up to `publish_timeout` for
+    /// their PubAck.
+    pub async fn connect(
+        settings: &Settings,
+        name: &str,
+        publish_timeout: Duration,
+    ) -> Result<Self, QueueError> {
+        let client = connect(&settings.nats, name).await?;
+        Ok(Self {
+            js: jetstream::ContextBuilder::new()
+                .timeout(publish_timeout)
+                .ack_timeout(publish_timeout)
+                .build(client.clone()),
             client,
             stream_name: settings.stream.name.clone(),
-            dead_letter_stream_name: settings.stream.dead_letter_name(),
             publish_timeout,
-        }
+        })
     }
 
-    pub fn client(&self) -> &async_nats::Client {
-        &self.client
-    }
-
-    pub fn jetstream(&self) -> &jetstream::Context {
-        &self.js
-    }
-
+    /// The work stream's name.
     pub fn stream_name(&self) -> &str {
         &self.stream_name
     }
 
+    /// Whether the client holds a connection right now.
     pub fn is_connected(&self) -> bool {
-        is_connected(&self.client)
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Creates or updates the work stream, the dead-letter stream and the consumer so
-    /// they match `settings`. Safe to run from any number of replicas at once.
-    pub async fn ensure_topology(&self, settings: &Settings) -> Result<(), QueueError> {
-        let setup = |e: &dyn std::fmt::Display| QueueError::Setup(e.to_string());
-        let work = stream::Config {
-            name: self.stream_name.clone(),
-            subjects: vec![format!("{TASK_SUBJECT_PREFIX}.>")],
-            retention: stream::RetentionPolicy::WorkQueue,
-            storage: stream::StorageType::File,
-            num_replicas: settings.stream.replicas,
-            duplicate_window: settings.stream.duplicate_window,
-            description: Some("tasklane work queue".into()),
-            ..Default::default()
-        };
-        let dead = stream::Config {
-            name: self.dead_letter_stream_name.clone(),
-            subjects: vec![format!("{DEAD_LETTER_SUBJECT_PREFIX}.>")],
-            retention: stream::RetentionPolicy::Limits,
-            storage: stream::StorageType::File,
-            num_replicas: settings.stream.replicas,
-            duplicate_window: settings.stream.duplicate_window,
-            max_age: DEAD_LETTER_MAX_AGE,
-            description: Some("tasklane dead letters".into()),
-            ..Default::default()
-        };
-        self.js
-            .create_or_update_stream(work)
-            .await
-            .map_err(|e| setup(&e))?;
-        self.js
-            .create_or_update_stream(dead)
-            .await
-            .map_err(|e| setup(&e))?;
-        let stream = self
-            .js
-            .get_stream(&self.stream_name)
-            .await
-            .map_err(|e| setup(&e))?;
-        stream
-            .create_consumer(self.consumer_config(settings))
-            .await
-            .map_err(|e| setup(&e))?;
-        Ok(())
+    /// Sends whatever the client still buffers (acks are fire-and-forget), before the
+    /// connection goes away.
+    pub async fn flush(&self) -> Result<(), QueueError> {
+        self.client.flush().await.map_err(QueueError::Flush)
     }
 
-    fn consumer_config(&self, settings: &Settings) -> consumer::pull::Config {
-        consumer::pull::Config {
-            durable_name: Some(CONSUMER_NAME.to_string()),
-            description: Some("tasklane workers".into()),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: settings.worker.ack_wait,
-            // Attempts are counted in Valkey, where a crash mid-attempt still counts;
-            // the worker dead-letters from there, so the server must never drop a
-            // message on its own.
-            max_deliver: -1,
-            max_ack_pending: CONSUMER_MAX_ACK_PENDING,
-            filter_subject: format!("{TASK_SUBJECT_PREFIX}.>"),
-            ..Default::default()
+    /// Creates or updates the streams and the consumer (the worker's job; see
+    /// [`topology`]).
+    pub async fn declare(&self, topology: &Topology) -> Result<(), QueueError> {
+        topology::declare(&self.js, topology).await
+    }
+
+    /// Whether the work stream exists yet. The gateway asks this instead of declaring
+    /// the stream itself.
+    pub async fn work_stream_exists(&self) -> Result<bool, QueueError> {
+        match self.js.get_stream(&self.stream_name).await {
+            Ok(_) => Ok(true),
+            Err(error) => match error.kind() {
+                GetStreamErrorKind::JetStream(e)
+                    if e.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    Ok(false)
+                }
+                _ => Err(QueueError::GetStream {
+                    stream: self.stream_name.clone(),
+                    source: error,
+                }),
+            },
         }
     }
 
@@ -219,11 +167,28 @@ impl Queue {
             .js
             .get_stream(&self.stream_name)
             .await
-            .map_err(|e| QueueError::Setup(e.to_string()))?;
+            .map_err(|source| QueueError::GetStream {
+                stream: self.stream_name.clone(),
+                source,
+            })?;
         stream
             .get_consumer(CONSUMER_NAME)
             .await
-            .map_err(|e| QueueError::Setup(e.to_string()))
+            .map_err(|source| QueueError::GetConsumer {
+                consumer: CONSUMER_NAME,
+                source,
+            })
+    }
+
+    /// Publishes a task and waits for the PubAck.
+    pub async fn publish_task(&self, message: &TaskMessage) -> Result<(), QueueError> {
+        self.publish(
+            message.subject().to_string(),
+            message.id(),
+            message.headers(),
+            message.body(),
+        )
+        .await
     }
 
     /// Publishes and waits for the PubAck. `msg_id` lets JetStream drop a duplicate
@@ -248,64 +213,56 @@ impl Queue {
             .js
             .send_publish(subject, publish)
             .await
-            .map_err(|e| QueueError::Publish(e.to_string()))?;
+            .map_err(QueueError::Publish)?;
         // The PubAck wait is bounded by the context's ack timeout (`publish_timeout`);
         // a second timer here would cost one more timer entry per task.
         match ack.await {
             Ok(_) => Ok(()),
-            Err(e) if e.kind() == jetstream::context::PublishErrorKind::TimedOut => {
+            Err(e) if e.kind() == PublishErrorKind::TimedOut => {
                 Err(QueueError::PublishTimeout(self.publish_timeout))
             }
-            Err(e) => Err(QueueError::Publish(e.to_string())),
+            Err(e) => Err(QueueError::Publish(e)),
         }
     }
 
-    /// Reads the consumer's and the stream's state.
+    /// Reads the consumer's and the stream's state. Before any worker declared the
+    /// consumer, every message in the stream counts as pending.
     pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        let info = |e: &dyn std::fmt::Display| QueueError::Info(e.to_string());
+        let depth_error = |e: BoxError| QueueError::Depth(e);
         let mut stream = self
             .js
             .get_stream(&self.stream_name)
             .await
-            .map_err(|e| info(&e))?;
-        let consumer = stream
-            .consumer_info(CONSUMER_NAME)
+            .map_err(|e| depth_error(e.into()))?;
+        let consumer = match stream.consumer_info(CONSUMER_NAME).await {
+            Ok(info) => Some(info),
+            Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => None,
+            Err(e) => return Err(depth_error(e.into())),
+        };
+        let state = &stream
+            .info()
             .await
-            .map_err(|e| info(&e))?;
-        let (pending, in_flight, redelivered, waiting) = (
-            consumer.num_pending,
-            consumer.num_ack_pending as u64,
-            consumer.num_redelivered as u64,
-            consumer.num_waiting as u64,
-        );
-        let state = &stream.info().await.map_err(|e| info(&e))?.state;
+            .map_err(|e| depth_error(e.into()))?
+            .state;
         let oldest_age_seconds = if state.messages == 0 {
             0.0
         } else {
             let first_ms = (state.first_timestamp.unix_timestamp_nanos() / 1_000_000) as i64;
             ((crate::task::now_millis() as i64 - first_ms).max(0) as f64) / 1000.0
         };
-        Ok(QueueDepth {
-            pending,
-            in_flight,
-            redelivered,
-            waiting_pulls: waiting,
-            oldest_age_seconds,
+        Ok(match consumer {
+            Some(consumer) => QueueDepth {
+                pending: consumer.num_pending,
+                in_flight: consumer.num_ack_pending as u64,
+                redelivered: consumer.num_redelivered as u64,
+                waiting_pulls: consumer.num_waiting as u64,
+                oldest_age_seconds,
+            },
+            None => QueueDepth {
+                pending: state.messages,
+                oldest_age_seconds,
+                ..QueueDepth::default()
+            },
         })
-    }
-
-    /// Messages in the dead-letter stream.
-    pub async fn dead_letter_messages(&self) -> Result<u64, QueueError> {
-        let mut stream = self
-            .js
-            .get_stream(&self.dead_letter_stream_name)
-            .await
-            .map_err(|e| QueueError::Info(e.to_string()))?;
-        Ok(stream
-            .info()
-            .await
-            .map_err(|e| QueueError::Info(e.to_string()))?
-            .state
-            .messages)
     }
 }

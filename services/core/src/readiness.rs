@@ -5,26 +5,75 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::store::Store;
+use crate::queue::Queue;
+use crate::store::{Store, StoreError};
 
 /// How long the Valkey check may take before it counts as failed.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Why a dependency check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Unready {
+    /// The NATS client is between connections.
+    #[error("not connected")]
+    NotConnected,
+    /// The work stream does not exist yet; the worker declares it.
+    #[error("work stream not found yet")]
+    WorkStreamMissing,
+    /// The worker has not bound its consumer yet.
+    #[error("consumer not bound yet")]
+    ConsumerNotBound,
+    /// Valkey did not answer within the probe's bound.
+    #[error("ping timed out")]
+    PingTimedOut,
+    /// Valkey answered with an error.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// One answer to `/readyz`.
+#[derive(Debug)]
 pub struct Readiness {
-    pub nats: Result<(), String>,
-    pub valkey: Result<(), String>,
+    /// The NATS check.
+    pub nats: Result<(), Unready>,
+    /// The Valkey check.
+    pub valkey: Result<(), Unready>,
+    /// Shutdown has begun: the binary refuses new work while it drains.
     pub draining: bool,
 }
 
 impl Readiness {
+    /// Checks NATS (connected, then `nats_stage`: what else the binary needs from it)
+    /// and Valkey, for a binary that is `draining` or not.
+    pub async fn check(
+        queue: &Queue,
+        nats_stage: Result<(), Unready>,
+        store: &Store,
+        draining: bool,
+    ) -> Self {
+        Self {
+            nats: if queue.is_connected() {
+                nats_stage
+            } else {
+                Err(Unready::NotConnected)
+            },
+            valkey: check_valkey(store).await,
+            draining,
+        }
+    }
+
+    /// Ready when both dependencies are and the binary is not draining.
     pub fn is_ready(&self) -> bool {
         self.nats.is_ok() && self.valkey.is_ok() && !self.draining
     }
 
     /// `{"status":"ready"|"unavailable","checks":{"nats":..,"valkey":..}}`, with
     /// `"reason":"shutting down"` while draining.
-    pub fn body(&self) -> String {
-        let show = |r: &Result<(), String>| r.clone().err().unwrap_or_else(|| "ok".into());
+    pub fn body(&self) -> serde_json::Value {
+        let show = |check: &Result<(), Unready>| match check {
+            Ok(()) => "ok".to_string(),
+            Err(unready) => unready.to_string(),
+        };
         let mut body = json!({
             "status": if self.is_ready() { "ready" } else { "unavailable" },
             "checks": { "nats": show(&self.nats), "valkey": show(&self.valkey) },
@@ -32,15 +81,15 @@ impl Readiness {
         if self.draining {
             body["reason"] = json!("shutting down");
         }
-        body.to_string()
+        body
     }
 }
 
 /// Pings Valkey, bounded so a hung connection cannot hang the probe.
-pub async fn check_valkey(store: &Store) -> Result<(), String> {
+pub async fn check_valkey(store: &Store) -> Result<(), Unready> {
     match tokio::time::timeout(PING_TIMEOUT, store.ping()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("ping timed out".to_string()),
+        Ok(Err(e)) => Err(Unready::Store(e)),
+        Err(_) => Err(Unready::PingTimedOut),
     }
 }

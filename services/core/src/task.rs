@@ -12,23 +12,6 @@ use uuid::Uuid;
 pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
 /// Highest `timeout_ms` a task may ask for (one hour).
 pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
-/// Subject prefix of the work stream: a task of type `t` is published to `tasks.t`.
-pub const TASK_SUBJECT_PREFIX: &str = "tasks";
-/// Subject prefix of the dead-letter stream.
-pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "dlq";
-/// Name of the durable pull consumer all worker replicas share.
-pub const CONSUMER_NAME: &str = "workers";
-
-/// Message headers, beside JetStream's own `Nats-Msg-Id` (which carries the task id).
-pub mod headers {
-    pub const TASK_ID: &str = "Tasklane-Task-Id";
-    pub const REQUEST_ID: &str = "Tasklane-Request-Id";
-    pub const TRACEPARENT: &str = "traceparent";
-    pub const ERROR: &str = "Tasklane-Error";
-    pub const ATTEMPTS: &str = "Tasklane-Attempts";
-    pub const ORIGINAL_SUBJECT: &str = "Tasklane-Original-Subject";
-    pub const ORIGINAL_SEQUENCE: &str = "Tasklane-Original-Sequence";
-}
 
 /// A task type name that matches `^[a-z0-9][a-z0-9_.-]{0,63}$`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -36,6 +19,7 @@ pub mod headers {
 pub struct TaskType(String);
 
 impl TaskType {
+    /// Checks `name` against the pattern; the error says which rule it breaks.
     pub fn parse(name: &str) -> Result<Self, &'static str> {
         let bytes = name.as_bytes();
         let Some(first) = bytes.first() else {
@@ -61,12 +45,14 @@ impl TaskType {
         Ok(Self(name.to_string()))
     }
 
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The subject its tasks are published to: `tasks.<name>`.
     pub fn subject(&self) -> String {
-        format!("{TASK_SUBJECT_PREFIX}.{}", self.0)
+        crate::names::task_subject(&self.0)
     }
 }
 
@@ -95,6 +81,7 @@ impl<'de> Deserialize<'de> for TaskType {
 pub struct TaskId(Uuid);
 
 impl TaskId {
+    /// A new id, later than every id made before it in this process.
     pub fn new() -> Self {
         Self(Uuid::now_v7())
     }
@@ -123,14 +110,29 @@ impl FromStr for TaskId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
+    /// Accepted and waiting for a worker.
     Queued,
+    /// An attempt has started.
     Running,
+    /// The handler returned a result.
     Succeeded,
+    /// The handler failed for good (not retried).
     Failed,
+    /// Attempts ran out; the task is in the dead-letter stream.
     Dead,
 }
 
 impl TaskStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [TaskStatus; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Dead,
+    ];
+
+    /// The name stored in records and shown by the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -141,6 +143,7 @@ impl TaskStatus {
         }
     }
 
+    /// The status named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "queued" => Self::Queued,
@@ -152,6 +155,7 @@ impl TaskStatus {
         })
     }
 
+    /// Final: the record never changes again.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Dead)
     }
@@ -162,12 +166,17 @@ impl TaskStatus {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskEnvelope {
+    /// The task id; also the message id JetStream deduplicates on.
     pub id: TaskId,
+    /// What runs it.
     #[serde(rename = "type")]
     pub task_type: TaskType,
+    /// The handler's input, as the client sent it.
     pub payload: Box<RawValue>,
+    /// Attempts before dead-lettering; the worker's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Per-attempt timeout; the worker's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// RFC 3339 UTC with milliseconds.

@@ -6,8 +6,11 @@ use rand::Rng;
 /// A parsed `traceparent`: version 00, 16-byte trace id, 8-byte parent span id, flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceParent {
+    /// 32 lowercase hex digits, shared by every hop of the trace.
     pub trace_id: String,
+    /// 16 lowercase hex digits naming the hop.
     pub span_id: String,
+    /// Trace flags (`01` = sampled).
     pub flags: String,
 }
 
@@ -60,6 +63,7 @@ impl TraceParent {
         }
     }
 
+    /// The `traceparent` header value.
     pub fn header_value(&self) -> String {
         format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
     }

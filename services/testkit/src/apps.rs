@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::message::StreamMessage;
 use tasklane_core::Settings;
+use tasklane_core::queue::{Queue, Topology};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -158,7 +159,10 @@ pub struct AppHandle {
 }
 
 impl AppHandle {
+    /// The gateway, after declaring the topology as a worker would on start: the
+    /// gateway only waits for the work stream, and API tests run it without workers.
     pub async fn api(settings: Settings) -> Self {
+        declare_topology(&settings).await;
         let token = CancellationToken::new();
         let app = tasklane_api::Application::build(settings, token.clone())
             .await
@@ -215,6 +219,17 @@ impl Drop for AppHandle {
     fn drop(&mut self) {
         self.token.cancel();
     }
+}
+
+/// Declares the streams and the consumer through the same code the worker runs.
+pub async fn declare_topology(settings: &Settings) {
+    let queue = Queue::connect(settings, "tasklane-testkit", Duration::from_secs(5))
+        .await
+        .expect("nats client configures");
+    queue
+        .declare(&Topology::new(settings))
+        .await
+        .expect("the topology is declared");
 }
 
 /// A tasklane binary running as a child process.

@@ -78,19 +78,19 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
     // hash is of the canonical body), then send the duplicate.
     let settings = stack.settings(&[]);
     let store = Store::connect(&settings.valkey, settings.results.ttl).unwrap();
-    let key = tasklane_api::submission::IdempotencyKey::parse(
+    let key = tasklane_api::intake::IdempotencyKey::parse(
         "in-flight",
         "Idempotency-Key",
-        &tasklane_api::submission::canonical_json(body.as_bytes()),
+        &tasklane_api::intake::canonical_json(body.as_bytes()),
     )
     .unwrap();
-    assert_eq!(
-        store
-            .idempotency_reserve(&key.key, &key.body_hash, Duration::from_secs(30))
-            .await
-            .unwrap(),
-        IdempotencyState::Reserved
-    );
+    let IdempotencyState::Reserved(_claim) = store
+        .idempotency_reserve(&key.key, &key.body_hash, Duration::from_secs(30))
+        .await
+        .unwrap()
+    else {
+        panic!("the key was free");
+    };
     let duplicate = client.post_task_with_key("in-flight", body).await;
     assert_eq!(duplicate.status(), StatusCode::CONFLICT);
     assert!(duplicate.headers().contains_key("retry-after"));
@@ -205,5 +205,43 @@ async fn batch_item_keys_replay_items_and_only_new_items_are_enqueued() {
         stack.work_stream_messages().await,
         4,
         "a conflicting batch enqueues nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_claim_frees_its_key_unless_a_publish_may_be_in_flight() {
+    let stack = Stack::start();
+    let settings = stack.settings(&[]);
+    let store = Store::connect(&settings.valkey, settings.results.ttl).unwrap();
+    let reserve =
+        |key: &'static str| store.idempotency_reserve(key, "hash", Duration::from_secs(60));
+    let (IdempotencyState::Reserved(mut published), IdempotencyState::Reserved(abandoned)) = (
+        reserve("published").await.unwrap(),
+        reserve("abandoned").await.unwrap(),
+    ) else {
+        panic!("both keys were free");
+    };
+    published.publishing();
+    // A request cut off mid-publish (say by its deadline), then one cut off before it.
+    drop(published);
+    drop(abandoned);
+
+    let _reclaimed = tasklane_testkit::eventually(
+        Duration::from_secs(10),
+        "the abandoned key to be released in the background",
+        || async {
+            match reserve("abandoned").await.unwrap() {
+                IdempotencyState::Reserved(claim) => Some(claim),
+                _ => None,
+            }
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            reserve("published").await.unwrap(),
+            IdempotencyState::InFlight { .. }
+        ),
+        "a claim dropped while its publish may be in flight keeps the key"
     );
 }

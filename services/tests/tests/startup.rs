@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tasklane_core::config::{KEYS, env_var_for};
-use tasklane_core::queue::Queue;
+use tasklane_core::config::keys;
+use tasklane_core::queue::{Queue, Topology};
 use tasklane_testkit::apps::binary_path;
 use tasklane_testkit::{ApiClient, Stack, eventually, workspace_root};
 use tokio_util::sync::CancellationToken;
@@ -33,10 +33,11 @@ fn both_binaries_print_version_and_every_configuration_key() {
             .unwrap();
         assert!(help.status.success());
         let text = String::from_utf8_lossy(&help.stdout);
-        for (key, _) in KEYS {
+        for key in keys() {
             assert!(
-                text.contains(&env_var_for(key)),
-                "{binary} --help misses {key}"
+                text.contains(&key.env_var()),
+                "{binary} --help misses {}",
+                key.name
             );
         }
     }
@@ -91,15 +92,14 @@ async fn many_replicas_setting_up_streams_at_once_all_succeed() {
     for _ in 0..6 {
         let settings = settings.clone();
         setups.push(tokio::spawn(async move {
-            let client = tasklane_core::queue::connect(&settings.nats, "replica")
+            let queue = Queue::connect(&settings, "replica", Duration::from_secs(5))
                 .await
                 .unwrap();
-            let queue = Queue::new(client, &settings, Duration::from_secs(5));
             eventually(DEADLINE, "connected", || async {
                 queue.is_connected().then_some(())
             })
             .await;
-            queue.ensure_topology(&settings).await
+            queue.declare(&Topology::new(&settings)).await
         }));
     }
     for setup in setups {
@@ -110,11 +110,10 @@ async fn many_replicas_setting_up_streams_at_once_all_succeed() {
     }
     // A changed setting is applied to the existing consumer on the next start.
     let changed = stack.settings(&[("TASKLANE_WORKER__ACK_WAIT", "45s")]);
-    let client = tasklane_core::queue::connect(&changed.nats, "upgrade")
+    let queue = Queue::connect(&changed, "upgrade", Duration::from_secs(5))
         .await
         .unwrap();
-    let queue = Queue::new(client, &changed, Duration::from_secs(5));
-    queue.ensure_topology(&changed).await.unwrap();
+    queue.declare(&Topology::new(&changed)).await.unwrap();
     let js = async_nats::jetstream::new(stack.nats_client().await);
     let mut stream = js.get_stream("TASKS").await.unwrap();
     let info = stream.consumer_info("workers").await.unwrap();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
 use futures::{FutureExt, StreamExt};
+use tasklane_core::queue::Topology;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -102,7 +103,7 @@ async fn bind(
     let mut delay = Duration::from_millis(100);
     loop {
         let attempt = async {
-            ctx.queue.ensure_topology(&ctx.settings).await?;
+            ctx.queue.declare(&Topology::new(&ctx.settings)).await?;
             ctx.queue.consumer().await
         };
         match attempt.await {
@@ -159,6 +160,6 @@ async fn drain(ctx: &AppState, mut running: JoinSet<()>) {
         running.abort_all();
     }
     // Acks are fire-and-forget: push them out before the connection goes away.
-    let _ = tokio::time::timeout(Duration::from_secs(2), ctx.queue.client().flush()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), ctx.queue.flush()).await;
     tracing::info!("drained");
 }

@@ -1,16 +1,14 @@
-//! The worker's operational HTTP endpoints: `/healthz`, `/readyz`, `/metrics`.
+//! The worker's operational HTTP endpoints: `/healthz`, `/readyz`, `/metrics` (the
+//! shared ops router), and the gauges that come from outside the process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::json;
-use tasklane_core::readiness::{Readiness, check_valkey};
+use tasklane_core::ops::{self, ReadinessCheck};
+use tasklane_core::problem;
+use tasklane_core::readiness::{Readiness, Unready, check_valkey};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
@@ -23,68 +21,20 @@ pub struct ServerState {
     pub shutdown: CancellationToken,
 }
 
+impl ReadinessCheck for ServerState {
+    async fn check(&self) -> Readiness {
+        let consumer = match self.pulling.load(Ordering::Acquire) {
+            true => Ok(()),
+            false => Err(Unready::ConsumerNotBound),
+        };
+        let (ctx, draining) = (&self.ctx, self.shutdown.is_cancelled());
+        Readiness::check(&ctx.queue, consumer, &ctx.store, draining).await
+    }
+}
+
 pub fn router(state: ServerState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not found", "no such endpoint") })
-        .with_state(state)
-}
-
-fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail})
-            .to_string(),
-    )
-        .into_response()
-}
-
-async fn healthz() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
-    )
-        .into_response()
-}
-
-async fn readyz(State(state): State<ServerState>) -> Response {
-    let nats = if !state.ctx.queue.is_connected() {
-        Err("not connected".to_string())
-    } else if !state.pulling.load(Ordering::Acquire) {
-        Err("consumer not bound yet".to_string())
-    } else {
-        Ok(())
-    };
-    let readiness = Readiness {
-        nats,
-        valkey: check_valkey(&state.ctx.store).await,
-        draining: state.shutdown.is_cancelled(),
-    };
-    let status = if readiness.is_ready() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        readiness.body(),
-    )
-        .into_response()
-}
-
-async fn metrics(State(state): State<ServerState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.ctx.metrics.base().encode(),
-    )
-        .into_response()
+    let metrics = state.ctx.metrics.base().clone();
+    ops::router(state, metrics).fallback(problem::not_found)
 }
 
 /// Refreshes the gauges that come from outside the process (queue depth, dependency

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tasklane_core::Settings;
-use tasklane_core::queue::{self, Queue};
-use tasklane_core::store::Store;
+use tasklane_core::queue::{Queue, Topology};
+use tasklane_core::service;
 use tasklane_tasks::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +24,23 @@ const GAUGE_REFRESH: Duration = Duration::from_secs(5);
 /// Dead-letter publishes wait this long for their PubAck.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Declares the streams and the consumer, then returns: for setups that run the
+/// gateway before any worker has started (it waits for the work stream).
+pub async fn declare_topology(settings: &Settings) -> anyhow::Result<()> {
+    let queue = Queue::connect(settings, "tasklane-worker", PUBLISH_TIMEOUT)
+        .await
+        .context("connecting to NATS")?;
+    queue
+        .declare(&Topology::new(settings))
+        .await
+        .context("declaring the streams and the consumer")?;
+    tracing::info!(
+        stream = queue.stream_name(),
+        "streams and consumer declared"
+    );
+    Ok(())
+}
+
 pub struct Worker {
     listener: TcpListener,
     ctx: Arc<AppState>,
@@ -36,12 +53,8 @@ impl Worker {
         registry: Registry,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let client = queue::connect(&settings.nats, "tasklane-worker")
-            .await
-            .context("connecting to NATS")?;
-        let queue = Queue::new(client, &settings, PUBLISH_TIMEOUT);
-        let store =
-            Store::connect(&settings.valkey, settings.results.ttl).context("configuring Valkey")?;
+        let (queue, store) =
+            service::connect(&settings, "tasklane-worker", PUBLISH_TIMEOUT).await?;
         let listener = TcpListener::bind(settings.worker.listen)
             .await
             .with_context(|| format!("binding {}", settings.worker.listen))?;

@@ -4,10 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
+use tasklane_core::queue::Queue;
+use tasklane_core::store::{Store, StoreError};
 
-use super::json_response;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::{ApiError, Cause};
+use crate::respond;
 
 #[derive(Serialize)]
 struct Stats {
@@ -28,21 +29,18 @@ struct QueueView {
     consumers: u64,
 }
 
-pub async fn stats(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (counters, keys, depth) = tokio::join!(
-        state.store.counters(),
-        state.store.key_count(),
-        state.queue.depth()
-    );
-    let store_down = |e: &dyn std::fmt::Display| {
-        tracing::warn!(error = %e, "stats: valkey unavailable");
-        ApiError::store_unavailable()
+pub(crate) async fn stats(
+    State(store): State<Store>,
+    State(queue): State<Queue>,
+) -> Result<Response, ApiError> {
+    let (counters, keys, depth) = tokio::join!(store.counters(), store.key_count(), queue.depth());
+    let store_down = |e: StoreError| {
+        ApiError::store_unavailable().caused_by(Cause::new("stats: valkey unavailable", e))
     };
-    let counters = counters.map_err(|e| store_down(&e))?;
-    let keys = keys.map_err(|e| store_down(&e))?;
+    let counters = counters.map_err(store_down)?;
+    let keys = keys.map_err(store_down)?;
     let depth = depth.map_err(|e| {
-        tracing::warn!(error = %e, "stats: queue unavailable");
-        ApiError::queue_unavailable()
+        ApiError::queue_unavailable().caused_by(Cause::new("stats: queue unavailable", e))
     })?;
     let stats = Stats {
         valkey_keys_count: keys,
@@ -58,7 +56,7 @@ pub async fn stats(State(state): State<AppState>) -> Result<Response, ApiError> 
             consumers: depth.waiting_pulls,
         },
     };
-    Ok(json_response(
+    Ok(respond::json(
         StatusCode::OK,
         serde_json::to_string(&stats).expect("stats serialize"),
     ))

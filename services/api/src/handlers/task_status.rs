@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use tasklane_core::store::Store;
 use tasklane_core::task::{TaskId, TaskStatus};
 
-use super::json_response;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::{ApiError, Cause};
+use crate::respond;
 
 #[derive(Serialize)]
 struct TaskView<'a> {
@@ -26,16 +26,16 @@ struct TaskView<'a> {
     error: Option<&'a str>,
 }
 
-pub async fn task_status(
-    State(state): State<AppState>,
+pub(crate) async fn task_status(
+    State(store): State<Store>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: TaskId = id.parse().map_err(|_| {
         ApiError::bad_request(format!("`{}` is not a task id (a UUID)", truncate(&id)))
     })?;
-    let record = state.store.get_task(&id).await.map_err(|e| {
-        tracing::warn!(task_id = %id, error = %e, "task record unavailable");
+    let record = store.get_task(&id).await.map_err(|e| {
         ApiError::store_unavailable()
+            .caused_by(Cause::new("task record unavailable", e).for_task(id))
     })?;
     let Some(record) = record else {
         return Err(ApiError::not_found(format!(
@@ -56,7 +56,7 @@ pub async fn task_status(
         result: result.as_deref(),
         error: record.error.as_deref(),
     };
-    Ok(json_response(
+    Ok(respond::json(
         StatusCode::OK,
         serde_json::to_string(&view).expect("task view serializes"),
     ))

@@ -3,8 +3,8 @@
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::Message;
+use tasklane_core::names::{DEAD_LETTER_SUBJECT_PREFIX, headers};
 use tasklane_core::queue::{Queue, QueueError};
-use tasklane_core::task::{DEAD_LETTER_SUBJECT_PREFIX, headers};
 
 /// Longest error text carried in a header; the full text is in the task record.
 const MAX_ERROR_HEADER_LEN: usize = 1024;

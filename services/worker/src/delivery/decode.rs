@@ -1,8 +1,9 @@
 //! From a JetStream message to a task, or to the reason it is not one.
 
 use async_nats::jetstream::Message;
+use tasklane_core::names::headers;
 use tasklane_core::store::RecordIdentity;
-use tasklane_core::task::{TaskEnvelope, headers, now_millis};
+use tasklane_core::task::{TaskEnvelope, now_millis};
 use tasklane_core::trace_context::TraceParent;
 
 /// The type a message that is not a task is recorded and dead-lettered under
@@ -43,7 +44,7 @@ pub fn decode(message: &Message) -> Result<Task, Malformed> {
         Err(_) => (1, now_millis(), 0),
     };
     let malformed = |reason: String| Malformed {
-        id: header(message, "Nats-Msg-Id")
+        id: header(message, headers::MSG_ID)
             .map_or_else(|| format!("seq-{sequence}"), str::to_string),
         sequence,
         reason,

@@ -15,19 +15,32 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::store::StoreError;
+/// Why a request got no answer of its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CommitError<E> {
+    /// The batch carrying the request failed; every request in it gets the error.
+    #[error("the batched write failed")]
+    Write(#[source] E),
+    /// The write returned fewer or more answers than it was given requests, so no
+    /// answer can be matched to its request.
+    #[error("batched write answered {answered} of {requested} requests")]
+    ShortAnswer { answered: usize, requested: usize },
+    /// The sender task is gone (the runtime is shutting down).
+    #[error("the batch writer stopped")]
+    Stopped,
+}
 
-struct Pending<R, T> {
+struct Pending<R, T, E> {
     request: R,
-    reply: oneshot::Sender<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, CommitError<E>>>,
 }
 
 /// A queue of writes of one kind and the task that sends them out in batches.
-pub struct GroupCommit<R, T> {
-    pending: mpsc::UnboundedSender<Pending<R, T>>,
+pub(crate) struct GroupCommit<R, T, E> {
+    pending: mpsc::UnboundedSender<Pending<R, T, E>>,
 }
 
-impl<R, T> Clone for GroupCommit<R, T> {
+impl<R, T, E> Clone for GroupCommit<R, T, E> {
     fn clone(&self) -> Self {
         Self {
             pending: self.pending.clone(),
@@ -35,14 +48,19 @@ impl<R, T> Clone for GroupCommit<R, T> {
     }
 }
 
-impl<R: Send + 'static, T: Send + 'static> GroupCommit<R, T> {
+impl<R, T, E> GroupCommit<R, T, E>
+where
+    R: Send + 'static,
+    T: Send + 'static,
+    E: Clone + Send + 'static,
+{
     /// Spawns the sender task on the current Tokio runtime. `write` gets up to
     /// `max_batch` requests and must answer each, in order; at most `max_in_flight`
     /// writes are outstanding at once. The task ends when the last handle is dropped.
-    pub fn start<W, Fut>(max_batch: usize, max_in_flight: usize, write: W) -> Self
+    pub(crate) fn start<W, Fut>(max_batch: usize, max_in_flight: usize, write: W) -> Self
     where
         W: Fn(Vec<R>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<T>, StoreError>> + Send + 'static,
+        Fut: Future<Output = Result<Vec<T>, E>> + Send + 'static,
     {
         let (pending, queue) = mpsc::unbounded_channel();
         tokio::spawn(send_batches(
@@ -55,25 +73,26 @@ impl<R: Send + 'static, T: Send + 'static> GroupCommit<R, T> {
     }
 
     /// Queues `request` and waits until the batch carrying it was written.
-    pub async fn submit(&self, request: R) -> Result<T, StoreError> {
+    pub(crate) async fn submit(&self, request: R) -> Result<T, CommitError<E>> {
         let (reply, answer) = oneshot::channel();
         self.pending
             .send(Pending { request, reply })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| CommitError::Stopped)?;
+        answer.await.map_err(|_| CommitError::Stopped)?
     }
 }
 
-async fn send_batches<R, T, W, Fut>(
-    mut queue: mpsc::UnboundedReceiver<Pending<R, T>>,
+async fn send_batches<R, T, E, W, Fut>(
+    mut queue: mpsc::UnboundedReceiver<Pending<R, T, E>>,
     max_batch: usize,
     max_in_flight: usize,
     write: W,
 ) where
     R: Send + 'static,
     T: Send + 'static,
+    E: Clone + Send + 'static,
     W: Fn(Vec<R>) -> Fut,
-    Fut: Future<Output = Result<Vec<T>, StoreError>> + Send + 'static,
+    Fut: Future<Output = Result<Vec<T>, E>> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(max_in_flight));
     let mut batch = Vec::with_capacity(max_batch);
@@ -103,9 +122,9 @@ async fn send_batches<R, T, W, Fut>(
     }
 }
 
-fn answer_each<T>(
-    replies: Vec<oneshot::Sender<Result<T, StoreError>>>,
-    written: Result<Vec<T>, StoreError>,
+fn answer_each<T, E: Clone>(
+    replies: Vec<oneshot::Sender<Result<T, CommitError<E>>>>,
+    written: Result<Vec<T>, E>,
 ) {
     match written {
         Ok(answers) if answers.len() == replies.len() => {
@@ -115,31 +134,20 @@ fn answer_each<T>(
             }
         }
         Ok(answers) => {
-            let error = StoreError::from(fred::error::Error::new(
-                fred::error::ErrorKind::Protocol,
-                format!(
-                    "batched write answered {} of {} requests",
-                    answers.len(),
-                    replies.len()
-                ),
-            ));
+            let error = CommitError::ShortAnswer {
+                answered: answers.len(),
+                requested: replies.len(),
+            };
             for reply in replies {
                 let _ = reply.send(Err(error.clone()));
             }
         }
         Err(error) => {
             for reply in replies {
-                let _ = reply.send(Err(error.clone()));
+                let _ = reply.send(Err(CommitError::Write(error.clone())));
             }
         }
     }
-}
-
-fn stopped() -> StoreError {
-    StoreError::from(fred::error::Error::new(
-        fred::error::ErrorKind::Canceled,
-        "the Valkey writer stopped",
-    ))
 }
 
 #[cfg(test)]
@@ -157,7 +165,7 @@ mod tests {
         let (release, released) = tokio::sync::watch::channel(false);
         let writing = Arc::new(tokio::sync::Notify::new());
         let (seen, started) = (batches.clone(), writing.clone());
-        let group = GroupCommit::start(8, 1, move |requests: Vec<u32>| {
+        let group = GroupCommit::<_, _, ()>::start(8, 1, move |requests: Vec<u32>| {
             seen.lock().unwrap().push(requests.clone());
             started.notify_one();
             let mut released = released.clone();
@@ -198,25 +206,23 @@ mod tests {
     async fn a_failed_write_fails_every_request_of_its_batch_and_later_ones_still_go_out() {
         let group = GroupCommit::start(4, 1, |requests: Vec<u32>| async move {
             if requests.contains(&0) {
-                Err(StoreError::from(fred::error::Error::new(
-                    fred::error::ErrorKind::IO,
-                    "connection lost",
-                )))
+                Err("connection lost")
             } else {
                 Ok(requests)
             }
         });
-        assert!(group.submit(0).await.is_err());
+        assert_eq!(
+            group.submit(0).await,
+            Err(CommitError::Write("connection lost"))
+        );
         assert_eq!(group.submit(7).await.unwrap(), 7);
     }
 
     #[tokio::test]
     async fn a_short_answer_is_an_error_not_a_mismatched_reply() {
-        let group = GroupCommit::start(
-            4,
-            1,
-            |_requests: Vec<u32>| async move { Ok(Vec::<u32>::new()) },
-        );
+        let group = GroupCommit::<_, _, ()>::start(4, 1, |_requests: Vec<u32>| async move {
+            Ok(Vec::<u32>::new())
+        });
         let error = group.submit(1).await.unwrap_err();
         assert!(error.to_string().contains("answered 0 of 1"), "{error}");
     }

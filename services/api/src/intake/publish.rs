@@ -1,0 +1,129 @@
+//! Enqueueing validated tasks: publish, wait for the PubAck, then write the `queued`
+//! record so `GET /task/{id}` finds the task from the moment the client hears 202.
+
+use prometheus::{IntCounter, IntCounterVec};
+use tasklane_core::queue::{Queue, TaskMessage};
+use tasklane_core::store::{RecordIdentity, Store};
+use tasklane_core::task::{TaskId, TaskType};
+use tasklane_core::telemetry::ErrorChain;
+
+use super::request::ValidTask;
+use crate::error::{ApiError, Cause};
+use crate::headers::Origin;
+
+/// A validated task with its id fixed, and the message that carries it.
+pub(crate) struct Outgoing {
+    pub(crate) id: TaskId,
+    pub(crate) task_type: TaskType,
+    created_at: String,
+    message: TaskMessage,
+}
+
+impl Outgoing {
+    pub(crate) fn new(task: ValidTask, origin: &Origin) -> Self {
+        let envelope = task.into_envelope();
+        let message = TaskMessage::new(&envelope, &origin.trace, origin.request_id.as_deref());
+        Self {
+            id: envelope.id,
+            task_type: envelope.task_type,
+            created_at: envelope.created_at,
+            message,
+        }
+    }
+
+    fn record<'a>(&'a self, id: &'a str) -> RecordIdentity<'a> {
+        RecordIdentity {
+            id,
+            task_type: self.task_type.as_str(),
+            created_at: &self.created_at,
+        }
+    }
+}
+
+/// Publishes tasks and writes their `queued` records.
+pub(crate) struct Publisher {
+    queue: Queue,
+    store: Store,
+    submitted: IntCounterVec,
+    publish_errors: IntCounter,
+}
+
+impl Publisher {
+    pub(crate) fn new(
+        queue: Queue,
+        store: Store,
+        submitted: IntCounterVec,
+        publish_errors: IntCounter,
+    ) -> Self {
+        Self {
+            queue,
+            store,
+            submitted,
+            publish_errors,
+        }
+    }
+
+    /// Publishes `task`; 503 when JetStream did not acknowledge it.
+    pub(crate) async fn enqueue(&self, task: &Outgoing) -> Result<(), ApiError> {
+        self.publish(task).await?;
+        let id = task.id.to_string();
+        if let Err(e) = self.store.record_queued(task.record(&id)).await {
+            // The task is durably queued and a worker writes the record when it starts;
+            // refusing now would make the client enqueue it a second time.
+            tracing::warn!(task_id = %task.id, error = %ErrorChain(&e), "queued record not written; the worker will create it");
+        }
+        self.count_submitted(std::iter::once(task));
+        Ok(())
+    }
+
+    /// [`Publisher::enqueue`] for a batch: the publishes run concurrently, then the
+    /// records of all that were acknowledged are written in one Valkey call rather
+    /// than one per task. The outcomes are in the order of `tasks`.
+    pub(crate) async fn enqueue_many(&self, tasks: &[&Outgoing]) -> Vec<Result<(), ApiError>> {
+        let outcomes = futures::future::join_all(tasks.iter().map(|task| self.publish(task))).await;
+        let accepted: Vec<&Outgoing> = tasks
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_ok())
+            .map(|(task, _)| *task)
+            .collect();
+        if !accepted.is_empty() {
+            let ids: Vec<String> = accepted.iter().map(|t| t.id.to_string()).collect();
+            let records: Vec<RecordIdentity<'_>> = accepted
+                .iter()
+                .zip(&ids)
+                .map(|(task, id)| task.record(id))
+                .collect();
+            if let Err(e) = self.store.record_queued_many(&records).await {
+                // As in `enqueue`: the tasks are queued; workers create the records.
+                tracing::warn!(tasks = accepted.len(), error = %ErrorChain(&e), "queued records not written; the workers will create them");
+            }
+            self.count_submitted(accepted.iter().copied());
+        }
+        outcomes
+    }
+
+    async fn publish(&self, task: &Outgoing) -> Result<(), ApiError> {
+        self.queue.publish_task(&task.message).await.map_err(|e| {
+            self.publish_errors.inc();
+            ApiError::queue_unavailable()
+                .caused_by(Cause::new("task not accepted: publish failed", e).for_task(task.id))
+        })
+    }
+
+    /// One counter update per task type rather than per task: a label lookup takes the
+    /// metric family's lock and hashes the label.
+    fn count_submitted<'a>(&self, tasks: impl Iterator<Item = &'a Outgoing>) {
+        let mut per_type: Vec<(&str, u64)> = Vec::new();
+        for task in tasks {
+            let task_type = task.task_type.as_str();
+            match per_type.iter_mut().find(|(t, _)| *t == task_type) {
+                Some((_, n)) => *n += 1,
+                None => per_type.push((task_type, 1)),
+            }
+        }
+        for (task_type, n) in per_type {
+            self.submitted.with_label_values(&[task_type]).inc_by(n);
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Task requests as clients send them, and their validation into [`ValidTask`]s: the
+//! only form that can become a message, so nothing unvalidated is ever published.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tasklane_core::task::{
+    MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS, TaskEnvelope, TaskId, TaskType, now_rfc3339,
+};
+
+use crate::error::ApiError;
+
+/// Deepest nesting a payload may have. serde_json refuses more than 128 levels when it
+/// builds values, so anything deeper would only fail later inside a handler; past a
+/// few dozen levels it is almost always an attack on a parser.
+const MAX_PAYLOAD_DEPTH: usize = 64;
+
+/// One task as a client sends it. `idempotency_key` is only valid inside a batch; a
+/// single task uses the `Idempotency-Key` header.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskRequest {
+    #[serde(rename = "type", default)]
+    task_type: Option<TaskType>,
+    payload: Box<RawValue>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub(crate) idempotency_key: Option<String>,
+}
+
+/// `POST /tasks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchRequest {
+    /// Items stay raw until each is parsed on its own, so an error names its index and
+    /// an item's idempotency hash covers exactly that item.
+    pub(crate) tasks: Vec<Box<RawValue>>,
+}
+
+/// What validation checks against: the running gateway's limits.
+pub(crate) struct Rules {
+    /// Task types some worker runs.
+    known_types: Vec<String>,
+    /// Most tasks in one `POST /tasks`.
+    max_batch: usize,
+}
+
+impl Rules {
+    pub(crate) fn new(known_types: &[&str], max_batch: usize) -> Self {
+        Self {
+            known_types: known_types.iter().map(|t| t.to_string()).collect(),
+            max_batch,
+        }
+    }
+
+    /// A batch holds at least one task and at most `api.max_batch`.
+    pub(crate) fn check_batch_size(&self, len: usize) -> Result<(), ApiError> {
+        if len == 0 {
+            return Err(ApiError::validation(
+                "tasks: must contain at least one task",
+            ));
+        }
+        if len > self.max_batch {
+            return Err(ApiError::validation(format!(
+                "tasks: at most {} tasks per batch, got {len}",
+                self.max_batch
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A task that passed validation.
+#[derive(Debug)]
+pub(crate) struct ValidTask {
+    task_type: TaskType,
+    payload: Box<RawValue>,
+    max_attempts: Option<u32>,
+    timeout_ms: Option<u64>,
+}
+
+impl TaskRequest {
+    /// Checks what serde could not, naming the field (prefixed with `at`, the item's
+    /// position in a batch) in the error. A request's `idempotency_key` is not part
+    /// of the task: take it out first.
+    pub(crate) fn validate(self, at: &str, rules: &Rules) -> Result<ValidTask, ApiError> {
+        let field = |name: &str| format!("{at}{name}");
+        if json_depth(self.payload.get()) > MAX_PAYLOAD_DEPTH {
+            return Err(ApiError::validation(format!(
+                "{}: nested deeper than {MAX_PAYLOAD_DEPTH} levels",
+                field("payload")
+            )));
+        }
+        if let Some(task_type) = &self.task_type {
+            if !rules.known_types.iter().any(|t| t == task_type.as_str()) {
+                return Err(ApiError::validation(format!(
+                    "{}: unknown task type `{task_type}`; known types: {}",
+                    field("type"),
+                    rules.known_types.join(", ")
+                )));
+            }
+        }
+        if let Some(n) = self.max_attempts {
+            if !(1..=MAX_ATTEMPTS_LIMIT).contains(&n) {
+                return Err(ApiError::validation(format!(
+                    "{}: must be 1 to {MAX_ATTEMPTS_LIMIT}, got {n}",
+                    field("max_attempts")
+                )));
+            }
+        }
+        if let Some(ms) = self.timeout_ms {
+            if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
+                return Err(ApiError::validation(format!(
+                    "{}: must be 1 to {MAX_TIMEOUT_MS}, got {ms}",
+                    field("timeout_ms")
+                )));
+            }
+        }
+        Ok(ValidTask {
+            task_type: self.task_type.unwrap_or_default(),
+            payload: self.payload,
+            max_attempts: self.max_attempts,
+            timeout_ms: self.timeout_ms,
+        })
+    }
+}
+
+impl ValidTask {
+    /// The envelope to publish, with a new id and the creation time fixed now.
+    pub(crate) fn into_envelope(self) -> TaskEnvelope {
+        TaskEnvelope {
+            id: TaskId::new(),
+            task_type: self.task_type,
+            payload: self.payload,
+            max_attempts: self.max_attempts,
+            timeout_ms: self.timeout_ms,
+            created_at: now_rfc3339(),
+        }
+    }
+}
+
+/// Nesting depth of a JSON text (arrays and objects), skipping string contents.
+fn json_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_containers_but_not_brackets_inside_strings() {
+        assert_eq!(json_depth("1"), 0);
+        assert_eq!(json_depth(r#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(json_depth(r#"["[[[[", "\\"[", {}]"#), 2);
+    }
+}

@@ -1,0 +1,67 @@
+//! Every name tasklane puts on the wire, in one place: JetStream subjects and the
+//! consumer, message headers, and Valkey keys. The work stream's own name is a setting
+//! (`stream.name`); the dead-letter stream's name is derived from it here.
+//!
+//! Renaming anything in this module strands data written under the old name (queued
+//! tasks, dead letters, task records), so each is part of the product contract.
+
+/// Subject prefix of the work stream: a task of type `t` is published to `tasks.t`.
+pub const TASK_SUBJECT_PREFIX: &str = "tasks";
+/// Subject prefix of the dead-letter stream: a dead task of type `t` goes to `dlq.t`.
+pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "dlq";
+/// Name of the durable pull consumer all worker replicas share.
+pub const CONSUMER_NAME: &str = "workers";
+
+/// The subject a task of `task_type` is published to.
+pub fn task_subject(task_type: &str) -> String {
+    format!("{TASK_SUBJECT_PREFIX}.{task_type}")
+}
+
+/// The subjects a stream with `prefix` captures (`tasks.>`, `dlq.>`).
+pub(crate) fn all_subjects(prefix: &str) -> String {
+    format!("{prefix}.>")
+}
+
+/// The dead-letter stream that belongs to the work stream `work_stream`.
+pub fn dead_letter_stream(work_stream: &str) -> String {
+    format!("{work_stream}_DLQ")
+}
+
+/// Message headers. A task's id also travels as JetStream's own `Nats-Msg-Id`, so a
+/// repeated publish of the same task inside the duplicate window is dropped.
+pub mod headers {
+    /// JetStream's deduplication header; carries the task id.
+    pub const MSG_ID: &str = "Nats-Msg-Id";
+    /// The task id, readable without decoding the body.
+    pub const TASK_ID: &str = "Tasklane-Task-Id";
+    /// The `X-Request-Id` of the HTTP request that submitted the task.
+    pub const REQUEST_ID: &str = "Tasklane-Request-Id";
+    /// W3C Trace Context of the task's hop through the queue.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// On a dead letter: why the task died.
+    pub const ERROR: &str = "Tasklane-Error";
+    /// On a dead letter: how many attempts were started.
+    pub const ATTEMPTS: &str = "Tasklane-Attempts";
+    /// On a dead letter: the subject the task was published to.
+    pub const ORIGINAL_SUBJECT: &str = "Tasklane-Original-Subject";
+    /// On a dead letter: the task's sequence in the work stream.
+    pub const ORIGINAL_SEQUENCE: &str = "Tasklane-Original-Sequence";
+}
+
+/// Valkey keys.
+pub(crate) mod keys {
+    /// One hash per task record: `tasklane:task:<id>`.
+    const TASK_PREFIX: &str = "tasklane:task:";
+    /// One string per idempotency key: `tasklane:idem:<key>`.
+    const IDEMPOTENCY_PREFIX: &str = "tasklane:idem:";
+    /// One hash holds the counters behind `GET /stats`; it has no TTL.
+    pub(crate) const STATS: &str = "tasklane:stats";
+
+    pub(crate) fn task(id: &str) -> String {
+        format!("{TASK_PREFIX}{id}")
+    }
+
+    pub(crate) fn idempotency(key: &str) -> String {
+        format!("{IDEMPOTENCY_PREFIX}{key}")
+    }
+}

@@ -1,0 +1,79 @@
+//! Why a NATS operation failed: the variant says what was being done, the source is
+//! the client's own error (kind and all).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream::context::{CreateStreamError, GetStreamError, PublishError};
+use async_nats::jetstream::stream::ConsumerError;
+
+/// An error of the client, for operations whose error types differ between calls.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failed NATS or JetStream operation. Messages carry their source's text too, so a
+/// log line that prints only the top error still says what happened.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The credentials file named by `nats.credentials_file` could not be read.
+    #[error("nats credentials file {}: {source}", path.display())]
+    Credentials {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be used.
+        source: std::io::Error,
+    },
+    /// An entry of `nats.url` is not a server address.
+    #[error("nats.url: {0}")]
+    ServerUrl(#[source] std::io::Error),
+    /// The client could not be set up.
+    #[error("nats connect: {0}")]
+    Connect(#[source] async_nats::ConnectError),
+    /// The client is between connections; a publish now might be delivered after we
+    /// answered, so it is refused instead.
+    #[error("nats is not connected")]
+    NotConnected,
+    /// JetStream did not acknowledge the publish in time; it may or may not be stored.
+    #[error("publish was not acknowledged within {0:?}")]
+    PublishTimeout(Duration),
+    /// JetStream refused the publish, or it could not be sent.
+    #[error("publish failed: {0}")]
+    Publish(#[source] PublishError),
+    /// A stream could not be created or updated.
+    #[error("declaring stream {stream}: {source}")]
+    DeclareStream {
+        /// The stream.
+        stream: String,
+        /// The client's error.
+        source: CreateStreamError,
+    },
+    /// A stream could not be looked up.
+    #[error("looking up stream {stream}: {source}")]
+    GetStream {
+        /// The stream.
+        stream: String,
+        /// The client's error.
+        source: GetStreamError,
+    },
+    /// The consumer could not be created or updated.
+    #[error("declaring consumer {consumer}: {source}")]
+    DeclareConsumer {
+        /// The consumer.
+        consumer: &'static str,
+        /// The client's error.
+        source: ConsumerError,
+    },
+    /// The consumer could not be bound (it may not exist yet).
+    #[error("binding consumer {consumer}: {source}")]
+    GetConsumer {
+        /// The consumer.
+        consumer: &'static str,
+        /// The client's error.
+        source: BoxError,
+    },
+    /// The stream's or the consumer's state could not be read.
+    #[error("reading queue depth: {0}")]
+    Depth(#[source] BoxError),
+    /// Buffered messages could not be flushed to the server.
+    #[error("flushing to nats: {0}")]
+    Flush(#[source] async_nats::client::FlushError),
+}

@@ -1,0 +1,34 @@
+-- Writes outcomes and bumps the counters, once per task however often delivered.
+-- KEYS: the stats hash, then task keys. ARGV: now, ttl_ms, then status, result
+-- ('' = none), error ('' = none), id, type, created_at for each task key in order.
+-- Returns 1 for each task whose outcome this wrote, 0 for one that already had one.
+local now, ttl = ARGV[1], ARGV[2]
+local written, counts = {}, {}
+for i = 2, #KEYS do
+  local key, at = KEYS[i], (i - 2) * 6 + 3
+  local status = redis.call('HGET', key, 'status')
+  if TERMINAL[status] then
+    written[#written + 1] = 0
+  else
+    local fields = {'status', ARGV[at], 'updated_at', now}
+    if ARGV[at + 1] ~= '' then fields[#fields + 1] = 'result'; fields[#fields + 1] = ARGV[at + 1] end
+    if ARGV[at + 2] ~= '' then fields[#fields + 1] = 'error'; fields[#fields + 1] = ARGV[at + 2] end
+    if not status then
+      for _, field in ipairs({'id', ARGV[at + 3], 'type', ARGV[at + 4],
+          'created_at', ARGV[at + 5], 'attempts', '0'}) do
+        fields[#fields + 1] = field
+      end
+    end
+    redis.call('HSET', key, unpack(fields))
+    redis.call('PEXPIRE', key, ttl)
+    counts[ARGV[at]] = (counts[ARGV[at]] or 0) + 1
+    written[#written + 1] = 1
+  end
+end
+local processed = 0
+for status, n in pairs(counts) do
+  redis.call('HINCRBY', KEYS[1], status, n)
+  processed = processed + n
+end
+if processed > 0 then redis.call('HINCRBY', KEYS[1], 'processed', processed) end
+return written

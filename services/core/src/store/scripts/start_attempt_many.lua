@@ -1,0 +1,32 @@
+-- Counts the start of an attempt and marks the task running, unless it is finished
+-- or its attempts are used up.
+-- KEYS: task keys. ARGV: now, ttl_ms, then id, type, created_at, max_attempts for
+-- each key in order. Returns status, attempts and last error for each key, flattened.
+local now, ttl = ARGV[1], ARGV[2]
+local replies = {}
+for i, key in ipairs(KEYS) do
+  local at = (i - 1) * 4 + 3
+  local record = redis.call('HMGET', key, 'status', 'attempts', 'error')
+  local status, made, last_error = record[1], tonumber(record[2] or '0'), record[3] or ''
+  if TERMINAL[status] then
+    replies[#replies + 1] = status
+    replies[#replies + 1] = tostring(made)
+    replies[#replies + 1] = ''
+  elseif made >= tonumber(ARGV[at + 3]) then
+    replies[#replies + 1] = 'exhausted'
+    replies[#replies + 1] = tostring(made)
+    replies[#replies + 1] = last_error
+  else
+    if status then
+      redis.call('HSET', key, 'status', 'running', 'attempts', made + 1, 'updated_at', now)
+    else
+      redis.call('HSET', key, 'id', ARGV[at], 'type', ARGV[at + 1], 'created_at', ARGV[at + 2],
+        'status', 'running', 'attempts', made + 1, 'updated_at', now)
+    end
+    redis.call('PEXPIRE', key, ttl)
+    replies[#replies + 1] = 'running'
+    replies[#replies + 1] = tostring(made + 1)
+    replies[#replies + 1] = last_error
+  end
+end
+return replies
