@@ -102,10 +102,11 @@ impl Topology {
         let mut workers: Vec<App> = (1..=2)
             .map(|i| side(&nats_for_workers, &valkey_for_workers).app(Role::Worker, i))
             .collect();
-        // The first gateway creates the stream alone; the rest start together.
-        gateways[0].spawn();
-        gateways[0].wait_ready(READY).await?;
-        for app in gateways[1..].iter_mut().chain(workers.iter_mut()) {
+        // Only a worker declares the stream and its consumer, and gateways are not
+        // ready until the stream exists: the first worker starts alone.
+        workers[0].spawn();
+        workers[0].wait_ready(READY).await?;
+        for app in workers[1..].iter_mut().chain(gateways.iter_mut()) {
             app.spawn();
         }
         for app in gateways.iter_mut().chain(workers.iter_mut()) {
