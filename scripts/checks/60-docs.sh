@@ -3,7 +3,9 @@
 # (and every link to this repository's GitHub URLs) reaches an existing file and
 # heading, every problem type the gateway returns (services/api/src/error.rs) has
 # its section in docs/errors.md, the architecture diagram's Graphviz source
-# renders, and docs/architecture.md keeps its Mermaid diagram. Our own checker
+# renders and architecture/diagrams.png was rendered from its current source,
+# every repository path the docs name exists, and docs/architecture.md keeps its
+# Mermaid diagram. Our own checker
 # (doc_links.py) is also fed broken docs and must reject them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,7 +22,7 @@ python3 --version
 
 work=build/docs
 rm -rf "$work" && mkdir -p "$work/bad"
-DOCS=(docs/*.md README.md)
+DOCS=(docs/*.md architecture/*.md README.md)
 LINKS=(python3 scripts/checks/lib/doc_links.py)
 
 step "relative links and anchors in ${DOCS[*]}"
@@ -32,6 +34,15 @@ printf '\nSee [gone](no-such-file.md) and [here](architecture.md#no-such-heading
 rejects "a link to a missing file and one to a missing heading" \
   "${LINKS[@]}" links "$work/bad/docs/troubleshooting.md"
 says "no-such-file.md" "#no-such-heading"
+
+step "every repository path named in ${DOCS[*]} exists"
+"${LINKS[@]}" paths "${DOCS[@]}" || fail "docs name paths that are not in the repository"
+# negative: a path in prose, one in a command and one behind braces
+printf '%s\n' 'See `services/worker/src/gone.rs`.' 'kubectl apply -f infra/helm/nowhere/values.yaml' \
+  'The charts `infra/helm/{api,nowhere2}/values.yaml`.' > "$work/bad/paths.md"
+rejects "docs naming missing files" "${LINKS[@]}" paths "$work/bad/paths.md"
+says "names services/worker/src/gone.rs" "names infra/helm/nowhere/values.yaml" \
+  "names infra/helm/nowhere2/values.yaml"
 
 step "every problem type in services/api/src/error.rs has its section in docs/errors.md"
 "${LINKS[@]}" errors services/api/src/error.rs docs/errors.md || fail "errors.md out of step with error.rs"
@@ -46,6 +57,26 @@ says "no section '## rate-limited'" "section #rate-limit documents a problem typ
 step "architecture diagrams"
 dot -Tsvg architecture/tasklane.dot -o "$work/tasklane.svg" || fail "dot could not render architecture/tasklane.dot"
 [ -s "$work/tasklane.svg" ] && echo "rendered $work/tasklane.svg ($(wc -c <"$work/tasklane.svg") bytes)"
+# Graphviz output is not byte-stable across versions, so the committed image is
+# tied to its source by the source's hash recorded when it was rendered
+# (scripts/render-diagrams.sh), not by comparing images.
+diagram_current() {  # diagram_current SOURCE IMAGE
+  local recorded actual
+  [ "$(head -c 8 "$2" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
+    || { echo "$2 is missing or not a PNG"; return 1; }
+  recorded=$(cat "$2.source-sha256" 2>/dev/null || true)
+  actual=$(sha256sum "$1" | cut -d' ' -f1)
+  [ "$recorded" = "$actual" ] \
+    || { echo "$1 changed since $2 was rendered: run scripts/render-diagrams.sh and commit both"; return 1; }
+  echo "$2 was rendered from the current $1"
+}
+diagram_current architecture/tasklane.dot architecture/diagrams.png || fail "stale architecture/diagrams.png"
+# negative: the source edited, the image not rendered again
+cp architecture/diagrams.png architecture/diagrams.png.source-sha256 "$work/bad/"
+sed 's/label="HTTP clients"/label="clients"/' architecture/tasklane.dot > "$work/bad/tasklane.dot"
+rejects "a diagram source edited without rendering the image again" \
+  diagram_current "$work/bad/tasklane.dot" "$work/bad/diagrams.png"
+says "changed since $work/bad/diagrams.png was rendered"
 grep -q '^```mermaid$' docs/architecture.md || fail "docs/architecture.md lost its Mermaid diagram"
 
 finish 60-docs

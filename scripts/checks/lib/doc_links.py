@@ -3,6 +3,7 @@ the gateway returns must be documented.
 
     python3 doc_links.py links FILE.md...          relative links and their anchors resolve
     python3 doc_links.py errors ERROR_RS ERRORS_MD  every slug in error.rs has its section
+    python3 doc_links.py paths FILE.md...          every repository path they name exists
 
 Anchors are computed the way GitHub renders headings (lowercase, punctuation
 dropped, spaces to hyphens, -1/-2 for repeats). Links to this repository's own
@@ -103,10 +104,46 @@ def check_errors(error_rs: Path, errors_md: Path) -> int:
     return 1 if problems else 0
 
 
+# A repository path as the docs write it, in prose or in a command: it starts at a
+# top-level folder and may list alternatives in braces (infra/helm/{api,worker}).
+# Placeholders such as <env> end the match, so only the part before them is checked.
+REPO_PATH = re.compile(
+    r"(?<![\w./-])((?:services|infra|scripts|ci|docs|architecture|chaos|\.github|\.ci)/[\w./{},-]*[\w}])"
+)
+
+
+def expand_braces(path: str) -> list[str]:
+    m = re.search(r"\{([^{}]*)\}", path)
+    if not m:
+        return [path]
+    return [
+        expanded
+        for choice in m.group(1).split(",")
+        for expanded in expand_braces(path[: m.start()] + choice + path[m.end():])
+    ]
+
+
+def check_paths(files: list[str], root: Path) -> int:
+    problems, count = [], 0
+    for name in files:
+        for n, line in enumerate(Path(name).read_text().splitlines(), 1):
+            for token in REPO_PATH.findall(line):
+                for path in expand_braces(token.rstrip(".,")):
+                    count += 1
+                    if not (root / path).exists():
+                        problems.append(f"{name}:{n}: names {path}, which is not in the repository")
+    for p in problems:
+        print(f"  FAIL {p}")
+    print(f"  {count} repository paths named in {len(files)} files")
+    return 1 if problems else 0
+
+
 def main(argv: list[str]) -> int:
     root = Path.cwd()
     if argv[0] == "links":
         return check_links(argv[1:], root)
+    if argv[0] == "paths":
+        return check_paths(argv[1:], root)
     if argv[0] == "errors":
         return check_errors(Path(argv[1]), Path(argv[2]))
     sys.exit(__doc__)
