@@ -210,3 +210,28 @@ fn help_and_readme_are_produced_from_config_default_toml() {
         "the README's configuration table is out of date; replace it with:\n\n{table}"
     );
 }
+
+#[test]
+fn ack_wait_has_the_floor_its_message_states() {
+    let err = load(&[("TASKLANE_WORKER__ACK_WAIT", "950ms")]).expect_err("950ms is below 1s");
+    assert!(err.to_string().contains("must be at least 1s"), "{err}");
+    let s = load(&[("TASKLANE_WORKER__ACK_WAIT", "1s")]).unwrap();
+    assert_eq!(s.worker.ack_wait, Duration::from_secs(1));
+}
+
+#[test]
+fn a_refused_valkey_url_lists_every_accepted_scheme() {
+    for url in [
+        "valkey://127.0.0.1:6379",
+        "valkeys://127.0.0.1:6379",
+        "rediss://h:6380",
+    ] {
+        load(&[("TASKLANE_VALKEY__URL", url)]).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    let line = load(&[("TASKLANE_VALKEY__URL", "http://x")])
+        .unwrap_err()
+        .to_string();
+    for scheme in ["redis://", "rediss://", "valkey://", "valkeys://"] {
+        assert!(line.contains(scheme), "{line:?} does not name {scheme}");
+    }
+}

@@ -26,7 +26,7 @@ impl Settings {
         {
             return Err(invalid(
                 "valkey.url",
-                "must start with redis:// or rediss://".into(),
+                "must start with redis://, rediss://, valkey:// or valkeys://".into(),
             ));
         }
         if self.nats.user.is_some() != self.nats.password.is_some() {
@@ -94,7 +94,7 @@ impl Settings {
             ));
         }
         // Progress acks are sent every third of ack_wait; below 1s they would flood NATS.
-        if w.ack_wait < Duration::from_millis(900) {
+        if w.ack_wait < Duration::from_secs(1) {
             return Err(invalid("worker.ack_wait", "must be at least 1s".into()));
         }
         if w.task_timeout.is_zero() || w.task_timeout > Duration::from_millis(MAX_TIMEOUT_MS) {
