@@ -1,5 +1,6 @@
-//! The pull loop: takes a message only when a concurrency permit is free, so a worker
-//! never holds more tasks than it runs, and drains on shutdown.
+//! The pull loop: pulls in batches of `worker.concurrency`, starts a message only when
+//! a concurrency permit is free (the rest of a batch waits in the client's buffer,
+//! without progress acks), and drains on shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
