@@ -13,6 +13,10 @@
 #                               generated part of docs/benchmarks.md
 #   scripts/bench.sh --smoke    debug binaries, ~1 s per phase, no docs; checks that
 #                               every accepted task succeeded (timings not asserted)
+#   scripts/bench.sh --security release build; only gateway ingest (POST /task), with
+#                               auth and tenant limits off, then on (an API key, a
+#                               tenant rate far above the load, an outstanding cap),
+#                               interleaved off/on/off/on; prints the rates, no docs
 #
 # Environment: BENCH_DURATION (default 5s), BENCH_JS_COUNT (default 200000),
 # BENCH_RATES (default "2000 5000 10000"), BENCH_WORKER_CONCURRENCY (default: the
@@ -27,8 +31,9 @@ source scripts/lib/tools.sh
 mode=full
 case "${1:-}" in
   --smoke) mode=smoke ;;
+  --security) mode=security ;;
   "") ;;
-  *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--smoke | --security]" >&2; exit 2 ;;
 esac
 
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -161,6 +166,47 @@ export RUST_LOG=info
 wide_concurrency=${BENCH_WIDE_CONCURRENCY:-256}
 if [ -n "${BENCH_WORKER_CONCURRENCY:-}" ]; then
   export TASKLANE_WORKER__CONCURRENCY="$BENCH_WORKER_CONCURRENCY"
+fi
+
+if [ "$mode" = security ]; then
+  # The cost of authentication and the tenant quota on the hot path. Each round
+  # starts a fresh gateway on the same servers; rounds alternate so that load from
+  # elsewhere on the machine hits both sides alike.
+  bench_key="tl_bench_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+  key_hash=$(printf %s "$bench_key" | sha256sum | cut -d' ' -f1)
+  printf '[[key]]\nid = "bench"\nsha256 = "%s"\ntenant = "bench"\nscopes = ["tasks:write"]\n' \
+    "$key_hash" >"$work/keys.toml"
+  "$bin/tasklane-worker" --declare-topology >"$work/declare.log" 2>&1
+  for round in 1 2; do
+    for side in off on; do
+      phase "gateway ingest, auth and limits $side (round $round)"
+      if [ "$side" = on ]; then
+        TASKLANE_AUTH__MODE=required TASKLANE_AUTH__KEYS_FILE="$work/keys.toml" \
+          TASKLANE_LIMITS__TENANT_RATE=10000000 TASKLANE_LIMITS__TENANT_MAX_OUTSTANDING=100000000 \
+          "$bin/tasklane-api" >"$work/api-$side-$round.log" 2>&1 &
+        bearer=(--bearer "$bench_key")
+      else
+        "$bin/tasklane-api" >"$work/api-$side-$round.log" 2>&1 &
+        bearer=()
+      fi
+      api_pid=$!
+      pids+=("$api_pid")
+      wait_ready "$api_url/readyz"
+      loadgen http --url "$api_url" --connections 64 --duration 1s "${bearer[@]}" --label "security_warmup_$side"
+      loadgen http --url "$api_url" --connections 64 --duration "$duration" "${bearer[@]}" --label "security_${side}_$round"
+      kill "$api_pid"
+      wait "$api_pid" || true
+    done
+  done
+  python3 -c 'import json, sys
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r.get("label", "").startswith("security_o")]
+for r in rows:
+    label, rate, p99, statuses = r["label"], r["tasks_per_s"], r["latency"]["p99_ms"], r["statuses"]
+    print(f"{label:>16}: {rate:>9.0f} tasks/s accepted, p99 {p99} ms, statuses {statuses}")
+for side in ("off", "on"):
+    rates = [r["tasks_per_s"] for r in rows if r["label"].startswith(f"security_{side}_")]
+    print(f"{side:>16}: mean {sum(rates) / len(rates):.0f} tasks/s")' "$results"
+  exit 0
 fi
 
 phase "gateway ingest, no worker running (the backlog is the drain phase's input)"

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 SECTION = re.compile(r"^\[([a-z_.]+)\]$")
-ASSIGNMENT = re.compile(r"^(#\s*)?([a-z_]+)\s*=\s*(.*)$")
+ASSIGNMENT = re.compile(r"^(#\s*)?([a-z][a-z0-9_]*)\s*=\s*(.*)$")
 
 
 def known_names(toml: Path) -> set[str]:

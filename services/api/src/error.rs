@@ -9,7 +9,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tasklane_core::problem::Problem;
 use tasklane_core::task::TaskId;
@@ -23,6 +23,8 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     retry_after_secs: Option<u32>,
+    /// Headers the problem needs beyond `Retry-After` (`WWW-Authenticate`, `RateLimit`).
+    headers: Vec<(HeaderName, HeaderValue)>,
     causes: Vec<Cause>,
 }
 
@@ -90,6 +92,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             retry_after_secs: None,
+            headers: Vec::new(),
             causes: Vec::new(),
         }
     }
@@ -234,6 +237,56 @@ impl ApiError {
         )
     }
 
+    /// 401: no valid credentials; which part of a token was wrong is never said.
+    pub(crate) fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "send a valid token as `Authorization: Bearer <token>`",
+        )
+    }
+
+    /// 403: the credentials are valid but lack `scope`.
+    pub(crate) fn forbidden(scope: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            format!("this endpoint needs the `{scope}` scope"),
+        )
+    }
+
+    /// 429: the tenant is over its rate; retry after `seconds`.
+    pub(crate) fn tenant_rate_limited(detail: impl Into<String>, seconds: u32) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            detail,
+        )
+        .retry_after(seconds.max(1))
+    }
+
+    /// 429: the tenant has too many tasks accepted and not finished.
+    pub(crate) fn too_many_outstanding(limit: u64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-outstanding",
+            "Too many outstanding tasks",
+            format!(
+                "this tenant has reached its limit of {limit} tasks accepted and not finished; nothing was accepted, retry once some have finished"
+            ),
+        )
+        .retry_after(1)
+    }
+
+    /// The same error with `name: value` on its response.
+    pub(crate) fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     fn retry_after(mut self, seconds: u32) -> Self {
         self.retry_after_secs = Some(seconds);
         self
@@ -265,6 +318,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(mut self) -> Response {
         let mut response = self.problem().response(self.retry_after_secs);
+        for (name, value) in std::mem::take(&mut self.headers) {
+            response.headers_mut().insert(name, value);
+        }
         let causes = self.take_causes();
         if !causes.is_empty() {
             response.extensions_mut().insert(Causes(causes));

@@ -1,6 +1,7 @@
 //! Submission, for one task and for a batch alike, in one order:
-//! validate → claim the idempotency key → publish → record `queued` → complete the
-//! key with the answer, or release it when nothing was accepted.
+//! validate → admit under the tenant's quota → claim the idempotency key (scoped to
+//! the tenant) → publish → record `queued` → complete the key with the answer, or
+//! release it when nothing was accepted.
 //!
 //! The task id is fixed before the publish ([`publish::Outgoing`]) and every key is
 //! held through a claim that knows whether a publish may be in flight, so that a
@@ -10,6 +11,7 @@
 mod answer;
 mod idempotency;
 mod publish;
+mod quota;
 mod request;
 
 use std::collections::HashSet;
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use serde_json::value::RawValue;
+use tasklane_core::config::LimitsSettings;
 use tasklane_core::queue::Queue;
 use tasklane_core::store::{Claim, Store};
 
@@ -26,9 +29,11 @@ use answer::{Item, render_batch};
 use idempotency::{Claimed, Claims};
 pub use idempotency::{IdempotencyKey, canonical_json};
 use publish::{Outgoing, Publisher};
+use quota::Quota;
 use request::ValidTask;
 pub(crate) use request::{BatchRequest, Rules, TaskRequest};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{Submission, parse_json_at};
 use crate::headers::Origin;
@@ -37,6 +42,7 @@ use crate::metrics::IntakeMetrics;
 /// Takes tasks in.
 pub(crate) struct Intake {
     rules: Rules,
+    quota: Quota,
     claims: Claims,
     publisher: Publisher,
 }
@@ -57,11 +63,13 @@ impl Intake {
         queue: Queue,
         store: Store,
         rules: Rules,
+        limits: &LimitsSettings,
         metrics: IntakeMetrics,
         request_timeout: Duration,
     ) -> Self {
         Self {
             rules,
+            quota: Quota::new(store.clone(), limits),
             claims: Claims::new(store.clone(), request_timeout, metrics.idempotent_replays),
             publisher: Publisher::new(queue, store, metrics.submitted, metrics.publish_errors),
         }
@@ -70,6 +78,7 @@ impl Intake {
     /// `POST /task`.
     pub(crate) async fn submit_one(
         &self,
+        principal: &Principal,
         submission: Submission<TaskRequest>,
     ) -> Result<Answer, ApiError> {
         let Submission {
@@ -84,15 +93,18 @@ impl Intake {
             ));
         }
         let task = request.validate("", &self.rules)?;
+        self.quota
+            .admit(principal, 1, origin.request_id.as_deref())
+            .await?;
         let mut claim = match self
-            .claim_header_key(idempotency_key.as_ref(), &raw)
+            .claim_header_key(&principal.tenant, idempotency_key.as_ref(), &raw)
             .await?
         {
             ControlFlow::Continue(claim) => claim,
             ControlFlow::Break(replayed) => return Ok(replayed),
         };
 
-        let task = Outgoing::new(task, &origin);
+        let task = Outgoing::new(task, &principal.tenant, &origin);
         if let Some(claim) = &mut claim {
             claim.publishing();
         }
@@ -110,6 +122,7 @@ impl Intake {
     /// published; item keys are claimed all or nothing; publishes run concurrently.
     pub(crate) async fn submit_many(
         &self,
+        principal: &Principal,
         submission: Submission<BatchRequest>,
     ) -> Result<Answer, ApiError> {
         let Submission {
@@ -120,14 +133,17 @@ impl Intake {
         } = submission;
         self.rules.check_batch_size(batch.tasks.len())?;
         let items = self.validate_items(&batch.tasks)?;
+        self.quota
+            .admit(principal, items.len(), origin.request_id.as_deref())
+            .await?;
         let mut batch_claim = match self
-            .claim_header_key(idempotency_key.as_ref(), &raw)
+            .claim_header_key(&principal.tenant, idempotency_key.as_ref(), &raw)
             .await?
         {
             ControlFlow::Continue(claim) => claim,
             ControlFlow::Break(replayed) => return Ok(replayed),
         };
-        let slots = match self.claim_items(items, &origin).await {
+        let slots = match self.claim_items(items, &principal.tenant, &origin).await {
             Ok(slots) => slots,
             Err(error) => {
                 idempotency::release(batch_claim).await;
@@ -165,6 +181,7 @@ impl Intake {
     /// has one; breaks with the stored answer when the request was answered before.
     async fn claim_header_key(
         &self,
+        tenant: &str,
         value: Option<&HeaderValue>,
         raw: &[u8],
     ) -> Result<ControlFlow<Answer, Option<Claim>>, ApiError> {
@@ -172,7 +189,7 @@ impl Intake {
             return Ok(ControlFlow::Continue(None));
         };
         let key = IdempotencyKey::from_header(value, raw)?;
-        Ok(match self.claims.claim(&key).await? {
+        Ok(match self.claims.claim(tenant, &key).await? {
             Claimed::Fresh(claim) => ControlFlow::Continue(Some(claim)),
             Claimed::Replay(replay) => ControlFlow::Break(Answer::Replayed(replay)),
         })
@@ -213,13 +230,14 @@ impl Intake {
     async fn claim_items(
         &self,
         items: Vec<(ValidTask, Option<IdempotencyKey>)>,
+        tenant: &str,
         origin: &Origin,
     ) -> Result<Vec<Slot>, ApiError> {
         let mut slots = Vec::with_capacity(items.len());
         for (index, (task, key)) in items.into_iter().enumerate() {
             let claim = match key {
                 None => None,
-                Some(key) => match self.claims.claim(&key).await {
+                Some(key) => match self.claims.claim(tenant, &key).await {
                     Ok(Claimed::Fresh(claim)) => Some(claim),
                     Ok(Claimed::Replay(replay)) => {
                         slots.push(Slot::Replayed(replay.body));
@@ -235,7 +253,7 @@ impl Intake {
                     }
                 },
             };
-            slots.push(Slot::Fresh(Outgoing::new(task, origin), claim));
+            slots.push(Slot::Fresh(Outgoing::new(task, tenant, origin), claim));
         }
         Ok(slots)
     }

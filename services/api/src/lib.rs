@@ -1,10 +1,13 @@
 //! tasklane-api: the HTTP gateway. Takes tasks, publishes them to JetStream, answers
 //! 202 only after the PubAck, and serves task status and queue statistics.
 //!
-//! A request's path: `routes` (layers, then the route) → `handlers/*` (extract,
+//! A request's path: `routes` (layers, then the route; `auth` decides who is asking
+//! and whether the route's scope allows it) → `handlers/*` (extract,
 //! call, respond) → `intake` (validate, claim the key, publish, record) →
 //! `tasklane_core::queue` and `tasklane_core::store`.
 
+mod audit;
+mod auth;
 mod error;
 mod extract;
 mod handlers;

@@ -16,6 +16,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{self, Authenticator, Gate, Scope};
 use crate::error::{ApiError, log_causes};
 use crate::handlers::{stats, submit_batch, submit_task, task_status};
 use crate::headers::REQUEST_ID;
@@ -29,16 +30,37 @@ pub(crate) fn router(
     ops: Router,
     http_metrics: Arc<HttpMetrics>,
     limits: &ApiSettings,
+    authenticator: Arc<Authenticator>,
 ) -> Router {
     let shed = Arc::new(Semaphore::new(limits.max_in_flight));
+    // Each route's scope, checked before its handler runs (and before the body is
+    // read): a request without the right to use a route costs no more than this.
+    let scoped = |scope: Scope| {
+        middleware::from_fn_with_state(
+            Gate {
+                authenticator: Arc::clone(&authenticator),
+                scope,
+            },
+            auth::require,
+        )
+    };
 
     // Task routes get admission control and a deadline; probes and /metrics never do,
     // so an overloaded gateway still answers its orchestrator and its scraper.
     let task_routes = Router::new()
-        .route("/task", post(submit_task::submit_task))
-        .route("/tasks", post(submit_batch::submit_batch))
-        .route("/task/{id}", get(task_status::task_status))
-        .route("/stats", get(stats::stats))
+        .route(
+            "/task",
+            post(submit_task::submit_task).layer(scoped(Scope::TasksWrite)),
+        )
+        .route(
+            "/tasks",
+            post(submit_batch::submit_batch).layer(scoped(Scope::TasksWrite)),
+        )
+        .route(
+            "/task/{id}",
+            get(task_status::task_status).layer(scoped(Scope::TasksRead)),
+        )
+        .route("/stats", get(stats::stats).layer(scoped(Scope::Admin)))
         .route_layer(middleware::from_fn_with_state(
             limits.request_timeout,
             deadline,

@@ -2,6 +2,7 @@
 //! until the shutdown token fires.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use tasklane_core::{Settings, ops, service};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authenticator;
 use crate::extract::BodyLimit;
 use crate::intake::{Intake, Rules};
 use crate::metrics::ApiMetrics;
@@ -45,10 +47,12 @@ impl Gateway {
         let metrics = ApiMetrics::new();
         // The task types a worker runs: the one place the gateway learns them.
         let rules = Rules::new(tasklane_tasks::Registry::built_in().names(), api.max_batch);
+        let authenticator = Arc::new(Authenticator::start(&settings.auth, &shutdown).await?);
         let intake = Intake::new(
             queue.clone(),
             store.clone(),
             rules,
+            &settings.limits,
             metrics.intake,
             api.request_timeout,
         );
@@ -56,7 +60,7 @@ impl Gateway {
         let state = AppState::new(intake, queue.clone(), store, BodyLimit(api.max_body_bytes));
         let ops = ops::router(readiness.clone(), metrics.base);
         Ok(Self {
-            router: router(state, ops, metrics.http, api),
+            router: router(state, ops, metrics.http, api, authenticator),
             queue,
             readiness,
         })

@@ -16,6 +16,7 @@ mod shutdown;
 pub mod store;
 pub mod task;
 pub mod telemetry;
+pub mod tenant;
 pub mod trace_context;
 
 pub use config::Settings;

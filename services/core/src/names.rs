@@ -34,6 +34,8 @@ pub mod headers {
     pub const MSG_ID: &str = "Nats-Msg-Id";
     /// The task id, readable without decoding the body.
     pub const TASK_ID: &str = "Tasklane-Task-Id";
+    /// The tenant the task belongs to; `default` when absent.
+    pub const TENANT: &str = "Tasklane-Tenant";
     /// The `X-Request-Id` of the HTTP request that submitted the task.
     pub const REQUEST_ID: &str = "Tasklane-Request-Id";
     /// W3C Trace Context of the task's hop through the queue.
@@ -54,6 +56,10 @@ pub(crate) mod keys {
     const TASK_PREFIX: &str = "tasklane:task:";
     /// One string per idempotency key: `tasklane:idem:<key>`.
     const IDEMPOTENCY_PREFIX: &str = "tasklane:idem:";
+    /// Per-tenant keys: `tasklane:tenant:<tenant>:outstanding` (tasks accepted and not
+    /// finished, kept by the record scripts) and `tasklane:tenant:<tenant>:rate` (the
+    /// rate limiter's state).
+    pub(crate) const TENANT_PREFIX: &str = "tasklane:tenant:";
     /// One hash holds the counters behind `GET /stats`; it has no TTL.
     pub(crate) const STATS: &str = "tasklane:stats";
 
@@ -61,7 +67,17 @@ pub(crate) mod keys {
         format!("{TASK_PREFIX}{id}")
     }
 
-    pub(crate) fn idempotency(key: &str) -> String {
-        format!("{IDEMPOTENCY_PREFIX}{key}")
+    /// A tenant's idempotency key: tenant names cannot contain `:`, so two tenants'
+    /// keys never meet.
+    pub(crate) fn idempotency(tenant: &str, key: &str) -> String {
+        format!("{IDEMPOTENCY_PREFIX}{tenant}:{key}")
+    }
+
+    pub(crate) fn outstanding(tenant: &str) -> String {
+        format!("{TENANT_PREFIX}{tenant}:outstanding")
+    }
+
+    pub(crate) fn rate(tenant: &str) -> String {
+        format!("{TENANT_PREFIX}{tenant}:rate")
     }
 }

@@ -10,10 +10,16 @@
 //! - `finish_many`: the outcome plus the counters, once per task however often
 //!   delivered.
 //!
+//! The same three keep each tenant's count of outstanding tasks (accepted, not
+//! finished): +1 when a record first gets a live status, -1 when a live record gets
+//! its outcome, so the count moves exactly when a record does and cannot drift from
+//! the records. `admit` reads it, with the tenant's rate limit, before a submission.
+//!
 //! Each script takes many tasks, and the per-task writes of concurrent requests and
 //! deliveries share calls through [`GroupCommit`]: a script runs whole, so batching
 //! changes how many round trips Valkey serves, not what any one task sees.
 
+mod admission;
 mod error;
 mod group_commit;
 mod idempotency;
@@ -25,6 +31,7 @@ use std::time::Duration;
 
 use fred::prelude::*;
 
+pub use admission::{Admission, TenantLimits};
 pub use error::StoreError;
 use group_commit::GroupCommit;
 pub use idempotency::{Claim, IdempotencyState};
@@ -206,6 +213,23 @@ impl Store {
         Ok(self.inner.outcomes.submit(request).await?)
     }
 
+    /// Admits `n` tasks of `tenant` under `limits` (one script call), or says why not.
+    pub async fn admit(
+        &self,
+        tenant: &str,
+        n: u64,
+        limits: TenantLimits,
+    ) -> Result<Admission, StoreError> {
+        let inner = &self.inner;
+        admission::admit(&inner.client, &inner.scripts.admit, tenant, n, limits).await
+    }
+
+    /// How many of `tenant`'s tasks are accepted and not finished.
+    pub async fn outstanding(&self, tenant: &str) -> Result<u64, StoreError> {
+        let count: Option<i64> = self.inner.client.get(keys::outstanding(tenant)).await?;
+        Ok(count.unwrap_or(0).max(0) as u64)
+    }
+
     /// The task's record, if it exists (records expire after `results.ttl`).
     pub async fn get_task(&self, id: &TaskId) -> Result<Option<TaskRecord>, StoreError> {
         let fields = self
@@ -231,11 +255,13 @@ impl Store {
         Ok(self.inner.client.dbsize().await?)
     }
 
-    /// Reserves `key` for a request whose canonical body hashes to `body_hash`, or
-    /// reports what holds it. The reservation expires after `in_flight_ttl`, so a
+    /// Reserves `tenant`'s `key` for a request whose canonical body hashes to
+    /// `body_hash`, or reports what holds it. Keys are per tenant: the same key from two
+    /// tenants names two requests. The reservation expires after `in_flight_ttl`, so a
     /// gateway that dies mid-request does not block the key for a day.
     pub async fn idempotency_reserve(
         &self,
+        tenant: &str,
         key: &str,
         body_hash: &str,
         in_flight_ttl: Duration,
@@ -244,6 +270,7 @@ impl Store {
         idempotency::reserve(
             &inner.client,
             &inner.scripts.idempotency_reserve,
+            tenant,
             key,
             body_hash,
             in_flight_ttl,

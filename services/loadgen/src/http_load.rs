@@ -15,7 +15,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
 use hdrhistogram::Histogram;
-use http::{Request, StatusCode, header};
+use http::{HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -55,6 +55,9 @@ pub struct HttpArgs {
     /// A name for this run, copied into the report.
     #[arg(long, default_value = "http")]
     pub label: String,
+    /// Sent as `Authorization: Bearer <token>` (a gateway with `auth.mode=required`).
+    #[arg(long)]
+    pub bearer: Option<String>,
 }
 
 /// One task's JSON, padded with payload data to `bytes` (at least the fixed part).
@@ -128,10 +131,17 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<Option<String>> {
         next: AtomicU64::new(0),
     });
     let mut connections = Vec::with_capacity(args.connections);
+    let authorization = args
+        .bearer
+        .as_deref()
+        .map(|token| HeaderValue::from_str(&format!("Bearer {token}")))
+        .transpose()
+        .context("--bearer is not a valid header value")?;
     for _ in 0..args.connections {
         let (target, plan, body) = (target.clone(), plan.clone(), body.clone());
+        let authorization = authorization.clone();
         connections.push(tokio::spawn(async move {
-            connection(&target, path, body, &plan).await
+            connection(&target, path, body, authorization, &plan).await
         }));
     }
     tokio::time::sleep_until(start.into()).await;
@@ -211,7 +221,13 @@ async fn connect(target: &Target) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     Ok(sender)
 }
 
-async fn connection(target: &Target, path: &str, body: Bytes, plan: &Plan) -> ConnResult {
+async fn connection(
+    target: &Target,
+    path: &str,
+    body: Bytes,
+    authorization: Option<HeaderValue>,
+    plan: &Plan,
+) -> ConnResult {
     let mut result = ConnResult::default();
     let mut histogram = latency::histogram();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
@@ -234,9 +250,13 @@ async fn connection(target: &Target, path: &str, body: Bytes, plan: &Plan) -> Co
                 }
             },
         };
-        let request = Request::post(path)
+        let mut request = Request::post(path)
             .header(header::HOST, target.authority.as_str())
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(authorization) = &authorization {
+            request = request.header(header::AUTHORIZATION, authorization.clone());
+        }
+        let request = request
             .body(Full::new(body.clone()))
             .expect("valid request");
         let answered = async {

@@ -16,10 +16,10 @@ use crate::process::ChildProcess;
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub(crate) fn find_binary(env_var: &str, under_tools: &str, name: &str) -> PathBuf {
-    if let Ok(path) = std::env::var(env_var) {
-        if !path.is_empty() {
-            return PathBuf::from(path);
-        }
+    if let Ok(path) = std::env::var(env_var)
+        && !path.is_empty()
+    {
+        return PathBuf::from(path);
     }
     let tools = workspace_root().join(".tools/servers-venv");
     if let Some(found) = find_file(&tools, under_tools, name) {

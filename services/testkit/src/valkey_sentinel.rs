@@ -267,10 +267,10 @@ impl ValkeyHa {
     pub fn wait_failover(&self, old_port: u16, deadline: Duration) -> u16 {
         let started = Instant::now();
         loop {
-            if let Some(port) = self.primary_by_sentinels().filter(|&p| p != old_port) {
-                if self.role(port).as_deref() == Some("master") {
-                    return port;
-                }
+            if let Some(port) = self.primary_by_sentinels().filter(|&p| p != old_port)
+                && self.role(port).as_deref() == Some("master")
+            {
+                return port;
             }
             assert!(
                 started.elapsed() < deadline,

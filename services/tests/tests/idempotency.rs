@@ -85,7 +85,7 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
     )
     .unwrap();
     let IdempotencyState::Reserved(_claim) = store
-        .idempotency_reserve(&key.key, &key.body_hash, Duration::from_secs(30))
+        .idempotency_reserve("default", &key.key, &key.body_hash, Duration::from_secs(30))
         .await
         .unwrap()
     else {
@@ -213,8 +213,9 @@ async fn a_dropped_claim_frees_its_key_unless_a_publish_may_be_in_flight() {
     let stack = Stack::start();
     let settings = stack.settings(&[]);
     let store = Store::connect(&settings.valkey, settings.results.ttl).unwrap();
-    let reserve =
-        |key: &'static str| store.idempotency_reserve(key, "hash", Duration::from_secs(60));
+    let reserve = |key: &'static str| {
+        store.idempotency_reserve("default", key, "hash", Duration::from_secs(60))
+    };
     let (IdempotencyState::Reserved(mut published), IdempotencyState::Reserved(abandoned)) = (
         reserve("published").await.unwrap(),
         reserve("abandoned").await.unwrap(),

@@ -3,11 +3,16 @@
 //! run one at a time (.config/nextest.toml).
 
 mod api_contract;
+mod audit;
+mod authentication;
+mod credentials;
 mod faults;
 mod idempotency;
 mod observability;
+mod quotas;
 mod startup;
 mod store_batching;
+mod tenants;
 mod worker_semantics;
 
 /// With `autotests = false`, a file in `tests/` that is not declared above would

@@ -50,8 +50,9 @@ async fn stats_and_metrics_agree_with_the_traffic_and_each_other() {
             + stats["dead_letter_count"].as_u64().unwrap(),
         "processed is the sum of its parts"
     );
-    // 6 task records + the counters hash + nothing else (no idempotency keys used).
-    assert_eq!(stats["valkey_keys_count"], 7, "{stats}");
+    // 6 task records + the counters hash + tenant `default`'s outstanding count +
+    // nothing else (no idempotency keys used, no rate limit on).
+    assert_eq!(stats["valkey_keys_count"], 8, "{stats}");
 
     let api_metrics = client.metrics().await;
     assert_eq!(

@@ -25,6 +25,7 @@ impl Task {
             id: &self.id,
             task_type: "echo",
             created_at: &self.created_at,
+            tenant: "default",
         }
     }
 }
@@ -101,7 +102,7 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
     // the concurrent wave below differ from one request to the next: an answer
     // handed to the wrong caller cannot go unnoticed.
     let outcomes: Vec<FinalOutcome<'static>> = (0..TASKS).map(outcome_of).collect();
-    let finished_before = |index: usize| index % 5 == 0;
+    let finished_before = |index: usize| index.is_multiple_of(5);
     for (index, task) in tasks
         .iter()
         .enumerate()

@@ -45,11 +45,9 @@ pub async fn refresh_gauges(ctx: Arc<AppState>, shutdown: CancellationToken, eve
         ctx.metrics.base().set_dependency("nats", nats_up);
         let valkey_up = check_valkey(&ctx.store).await.is_ok();
         ctx.metrics.base().set_dependency("valkey", valkey_up);
-        if nats_up {
-            if let Ok(depth) = ctx.queue.depth().await {
-                ctx.metrics.backlog.set(depth.backlog() as i64);
-                ctx.metrics.oldest_task_age.set(depth.oldest_age_seconds);
-            }
+        if nats_up && let Ok(depth) = ctx.queue.depth().await {
+            ctx.metrics.backlog.set(depth.backlog() as i64);
+            ctx.metrics.oldest_task_age.set(depth.oldest_age_seconds);
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -117,6 +117,13 @@ spec:
               mountPath: /etc/tasklane/nats-ca
               readOnly: true
             {{- end }}
+            {{- /* The gateway's API keys / JWT material: the whole Secret as a folder,
+            never subPath, so a rotated Secret reaches the running pod. */}}
+            {{- if dig "auth" "secretName" "" .Values.config }}
+            - name: auth
+              mountPath: /etc/tasklane/auth
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
@@ -128,6 +135,12 @@ spec:
             items:
               - key: {{ .Values.config.nats.tls.caKey }}
                 path: {{ .Values.config.nats.tls.caKey }}
+        {{- end }}
+        {{- with dig "auth" "secretName" "" .Values.config }}
+        - name: auth
+          secret:
+            secretName: {{ . }}
+            defaultMode: 0440
         {{- end }}
       {{- if .Values.topologySpread.enabled }}
       topologySpreadConstraints:

@@ -42,11 +42,21 @@ spec:
           value: "helm-test-{{ .Release.Revision }}-{{ randAlphaNum 8 | lower }}"
         - name: TIMEOUT
           value: "{{ .Values.tests.timeoutSeconds }}"
+        {{- /* With auth.mode=required the gateway wants a token with tasks:write and
+        tasks:read; it comes from a Secret, never from values. */}}
+        {{- with dig "tokenSecret" "name" "" .Values.tests }}
+        - name: TASKLANE_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: {{ dig "tokenSecret" "key" "token" $.Values.tests }}
+        {{- end }}
       command:
         - /bin/sh
         - -ec
         - |
-          body=$(curl -fsS -X POST "$GATEWAY/task" \
+          if [ -n "${TASKLANE_TOKEN:-}" ]; then set -- -H "Authorization: Bearer $TASKLANE_TOKEN"; fi
+          body=$(curl -fsS "$@" -X POST "$GATEWAY/task" \
             -H 'Content-Type: application/json' \
             -d "{\"type\":\"echo\",\"payload\":{\"nonce\":\"$NONCE\"}}")
           id=$(printf '%s' "$body" | sed -n 's/.*"id"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
@@ -54,7 +64,7 @@ spec:
           echo "queued task $id"
           deadline=$(( $(date +%s) + TIMEOUT ))
           while [ "$(date +%s)" -lt "$deadline" ]; do
-            task=$(curl -fsS "$GATEWAY/task/$id")
+            task=$(curl -fsS "$@" "$GATEWAY/task/$id")
             case "$task" in
               *'"status":"succeeded"'*)
                 case "$task" in

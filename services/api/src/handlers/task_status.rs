@@ -1,5 +1,6 @@
 //! `GET /task/{id}`: a task's record.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -8,6 +9,7 @@ use serde_json::value::RawValue;
 use tasklane_core::store::Store;
 use tasklane_core::task::{TaskId, TaskStatus};
 
+use crate::auth::Principal;
 use crate::error::{ApiError, Cause};
 use crate::respond;
 
@@ -26,8 +28,12 @@ struct TaskView<'a> {
     error: Option<&'a str>,
 }
 
+/// Another tenant's task is answered exactly as a missing one: the record is read
+/// either way and the same 404 is built, so neither the body nor an early return
+/// tells a caller that the id exists.
 pub(crate) async fn task_status(
     State(store): State<Store>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: TaskId = id.parse().map_err(|_| {
@@ -37,7 +43,7 @@ pub(crate) async fn task_status(
         ApiError::store_unavailable()
             .caused_by(Cause::new("task record unavailable", e).for_task(id))
     })?;
-    let Some(record) = record else {
+    let Some(record) = record.filter(|record| *record.tenant == *principal.tenant) else {
         return Err(ApiError::not_found(format!(
             "no task {id} (unknown, or its record expired)"
         )));

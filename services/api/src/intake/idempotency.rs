@@ -87,11 +87,15 @@ impl Claims {
         }
     }
 
-    /// Claims `key` for this request, or finds the answer to replay.
-    pub(crate) async fn claim(&self, key: &IdempotencyKey) -> Result<Claimed, ApiError> {
+    /// Claims `tenant`'s `key` for this request, or finds the answer to replay.
+    pub(crate) async fn claim(
+        &self,
+        tenant: &str,
+        key: &IdempotencyKey,
+    ) -> Result<Claimed, ApiError> {
         let found = self
             .store
-            .idempotency_reserve(&key.key, &key.body_hash, self.in_flight_ttl)
+            .idempotency_reserve(tenant, &key.key, &key.body_hash, self.in_flight_ttl)
             .await
             .map_err(|e| {
                 ApiError::store_unavailable()

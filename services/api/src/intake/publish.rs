@@ -16,17 +16,24 @@ pub(crate) struct Outgoing {
     pub(crate) id: TaskId,
     pub(crate) task_type: TaskType,
     created_at: String,
+    tenant: String,
     message: TaskMessage,
 }
 
 impl Outgoing {
-    pub(crate) fn new(task: ValidTask, origin: &Origin) -> Self {
+    pub(crate) fn new(task: ValidTask, tenant: &str, origin: &Origin) -> Self {
         let envelope = task.into_envelope();
-        let message = TaskMessage::new(&envelope, &origin.trace, origin.request_id.as_deref());
+        let message = TaskMessage::new(
+            &envelope,
+            tenant,
+            &origin.trace,
+            origin.request_id.as_deref(),
+        );
         Self {
             id: envelope.id,
             task_type: envelope.task_type,
             created_at: envelope.created_at,
+            tenant: tenant.to_string(),
             message,
         }
     }
@@ -36,6 +43,7 @@ impl Outgoing {
             id,
             task_type: self.task_type.as_str(),
             created_at: &self.created_at,
+            tenant: &self.tenant,
         }
     }
 }

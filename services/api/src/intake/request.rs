@@ -93,30 +93,30 @@ impl TaskRequest {
                 field("payload")
             )));
         }
-        if let Some(task_type) = &self.task_type {
-            if !rules.known_types.iter().any(|t| t == task_type.as_str()) {
-                return Err(ApiError::validation(format!(
-                    "{}: unknown task type `{task_type}`; known types: {}",
-                    field("type"),
-                    rules.known_types.join(", ")
-                )));
-            }
+        if let Some(task_type) = &self.task_type
+            && !rules.known_types.iter().any(|t| t == task_type.as_str())
+        {
+            return Err(ApiError::validation(format!(
+                "{}: unknown task type `{task_type}`; known types: {}",
+                field("type"),
+                rules.known_types.join(", ")
+            )));
         }
-        if let Some(n) = self.max_attempts {
-            if !(1..=MAX_ATTEMPTS_LIMIT).contains(&n) {
-                return Err(ApiError::validation(format!(
-                    "{}: must be 1 to {MAX_ATTEMPTS_LIMIT}, got {n}",
-                    field("max_attempts")
-                )));
-            }
+        if let Some(n) = self.max_attempts
+            && !(1..=MAX_ATTEMPTS_LIMIT).contains(&n)
+        {
+            return Err(ApiError::validation(format!(
+                "{}: must be 1 to {MAX_ATTEMPTS_LIMIT}, got {n}",
+                field("max_attempts")
+            )));
         }
-        if let Some(ms) = self.timeout_ms {
-            if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
-                return Err(ApiError::validation(format!(
-                    "{}: must be 1 to {MAX_TIMEOUT_MS}, got {ms}",
-                    field("timeout_ms")
-                )));
-            }
+        if let Some(ms) = self.timeout_ms
+            && !(1..=MAX_TIMEOUT_MS).contains(&ms)
+        {
+            return Err(ApiError::validation(format!(
+                "{}: must be 1 to {MAX_TIMEOUT_MS}, got {ms}",
+                field("timeout_ms")
+            )));
         }
         Ok(ValidTask {
             task_type: self.task_type.unwrap_or_default(),

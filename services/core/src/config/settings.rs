@@ -37,6 +37,8 @@ pub struct Settings {
     pub results: ResultsSettings,
     pub log: LogSettings,
     pub api: ApiSettings,
+    pub auth: AuthSettings,
+    pub limits: LimitsSettings,
     pub worker: WorkerSettings,
 }
 
@@ -131,4 +133,52 @@ pub struct WorkerSettings {
     pub task_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Off,
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    pub keys_file: Option<PathBuf>,
+    pub jwt: JwtSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    pub hs256_secret_file: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub tenant_claim: String,
+}
+
+impl JwtSettings {
+    /// Whether any token signature can be checked.
+    pub fn is_configured(&self) -> bool {
+        self.jwks_file.is_some() || self.jwks_url.is_some() || self.hs256_secret_file.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    pub tenant_rate: u32,
+    pub tenant_burst: Option<u32>,
+    pub tenant_max_outstanding: u64,
+}
+
+impl LimitsSettings {
+    /// The bucket size: `tenant_burst`, or the rate when unset.
+    pub fn burst(&self) -> u32 {
+        self.tenant_burst.unwrap_or(self.tenant_rate)
+    }
 }

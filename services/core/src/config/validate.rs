@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::error::{ConfigError, env_var_for};
-use super::settings::Settings;
+use super::settings::{AuthMode, Settings};
 use crate::task::{MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS};
 
 impl Settings {
@@ -77,6 +77,7 @@ impl Settings {
                 "must be longer than api.publish_timeout".into(),
             ));
         }
+        self.validate_auth()?;
         let w = &self.worker;
         if !(1..=10_000).contains(&w.concurrency) {
             return Err(invalid("worker.concurrency", "must be 1 to 10000".into()));
@@ -105,6 +106,41 @@ impl Settings {
         }
         if w.shutdown_grace.is_zero() {
             return Err(invalid("worker.shutdown_grace", "must be above 0".into()));
+        }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            key: key.to_string(),
+            env: env_var_for(key),
+            reason: reason.to_string(),
+        };
+        let auth = &self.auth;
+        if auth.mode == AuthMode::Required && auth.keys_file.is_none() && !auth.jwt.is_configured()
+        {
+            return Err(invalid(
+                "auth.mode",
+                "`required` needs auth.keys_file or one of auth.jwt.jwks_file, auth.jwt.jwks_url, auth.jwt.hs256_secret_file",
+            ));
+        }
+        if let Some(url) = &auth.jwt.jwks_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(
+                "auth.jwt.jwks_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if auth.jwt.tenant_claim.is_empty() {
+            return Err(invalid("auth.jwt.tenant_claim", "must not be empty"));
+        }
+        let limits = &self.limits;
+        if limits.tenant_rate > 0 && limits.burst() == 0 {
+            return Err(invalid(
+                "limits.tenant_burst",
+                "must be at least 1 when limits.tenant_rate is on",
+            ));
         }
         Ok(())
     }

@@ -18,18 +18,27 @@ pub struct TaskMessage {
     body: Bytes,
     traceparent: String,
     request_id: Option<String>,
+    tenant: String,
 }
 
 impl TaskMessage {
-    /// The message for `envelope`, as a new hop in the caller's `trace`; `request_id`
-    /// is the submitting request's id, if it had one.
-    pub fn new(envelope: &TaskEnvelope, trace: &TraceParent, request_id: Option<&str>) -> Self {
+    /// The message for `envelope` of `tenant`, as a new hop in the caller's `trace`;
+    /// `request_id` is the submitting request's id, if it had one. The tenant travels
+    /// as a header, so a worker that has to create the record can give it its owner,
+    /// and a worker of an older version still reads the body.
+    pub fn new(
+        envelope: &TaskEnvelope,
+        tenant: &str,
+        trace: &TraceParent,
+        request_id: Option<&str>,
+    ) -> Self {
         Self {
             subject: envelope.task_type.subject(),
             id: envelope.id.to_string(),
             body: Bytes::from(serde_json::to_vec(envelope).expect("an envelope serializes")),
             traceparent: trace.child().header_value(),
             request_id: request_id.map(str::to_string),
+            tenant: tenant.to_string(),
         }
     }
 
@@ -51,6 +60,7 @@ impl TaskMessage {
         let mut map = HeaderMap::new();
         map.insert(headers::TASK_ID, self.id.as_str());
         map.insert(headers::TRACEPARENT, self.traceparent.as_str());
+        map.insert(headers::TENANT, self.tenant.as_str());
         if let Some(request_id) = &self.request_id {
             map.insert(headers::REQUEST_ID, request_id.as_str());
         }
@@ -77,12 +87,13 @@ mod tests {
         };
         let caller =
             TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
-        let message = TaskMessage::new(&envelope, &caller, Some("req-1"));
+        let message = TaskMessage::new(&envelope, "billing", &caller, Some("req-1"));
         assert_eq!(message.subject(), "tasks.img.resize");
         assert_eq!(message.id(), envelope.id.to_string());
         let map = message.headers();
         assert_eq!(map.get(headers::TASK_ID).unwrap().as_str(), message.id());
         assert_eq!(map.get(headers::REQUEST_ID).unwrap().as_str(), "req-1");
+        assert_eq!(map.get(headers::TENANT).unwrap().as_str(), "billing");
         let hop = TraceParent::parse(map.get(headers::TRACEPARENT).unwrap().as_str()).unwrap();
         assert_eq!(hop.trace_id, caller.trace_id);
         assert_ne!(hop.span_id, caller.span_id);

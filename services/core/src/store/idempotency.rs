@@ -132,16 +132,17 @@ impl Drop for Claim {
     }
 }
 
-/// Reserves `key` for a request whose canonical body hashes to `body_hash`, or reads
-/// what holds it. The reservation expires after `in_flight_ttl`.
+/// Reserves `tenant`'s `key` for a request whose canonical body hashes to `body_hash`,
+/// or reads what holds it. The reservation expires after `in_flight_ttl`.
 pub(crate) async fn reserve(
     client: &Client,
     script: &Script,
+    tenant: &str,
     key: &str,
     body_hash: &str,
     in_flight_ttl: Duration,
 ) -> Result<IdempotencyState, StoreError> {
-    let key = keys::idempotency(key);
+    let key = keys::idempotency(tenant, key);
     let existing: Option<String> = script
         .evalsha_with_reload(
             client,

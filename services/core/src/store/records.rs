@@ -9,6 +9,7 @@ use fred::types::scripts::Script;
 
 use crate::names::keys;
 use crate::task::{TaskStatus, now_rfc3339};
+use crate::tenant::DEFAULT_TENANT;
 
 /// A task record as stored.
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct TaskRecord {
     pub id: String,
     /// The task type.
     pub task_type: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
     /// Where the task is in its life.
     pub status: TaskStatus,
     /// Attempts started so far.
@@ -91,6 +94,8 @@ pub struct RecordIdentity<'a> {
     pub task_type: &'a str,
     /// When the task was accepted (RFC 3339 UTC).
     pub created_at: &'a str,
+    /// The tenant it belongs to.
+    pub tenant: &'a str,
 }
 
 /// The counters behind `GET /stats`.
@@ -111,6 +116,7 @@ pub(crate) struct OwnedIdentity {
     id: String,
     task_type: String,
     created_at: String,
+    tenant: String,
 }
 
 impl From<RecordIdentity<'_>> for OwnedIdentity {
@@ -119,6 +125,7 @@ impl From<RecordIdentity<'_>> for OwnedIdentity {
             id: task.id.to_string(),
             task_type: task.task_type.to_string(),
             created_at: task.created_at.to_string(),
+            tenant: task.tenant.to_string(),
         }
     }
 }
@@ -129,6 +136,7 @@ impl OwnedIdentity {
             id: &self.id,
             task_type: &self.task_type,
             created_at: &self.created_at,
+            tenant: &self.tenant,
         }
     }
 }
@@ -170,13 +178,14 @@ pub(crate) fn record_queued(
     tasks: &[RecordIdentity<'_>],
 ) -> impl Future<Output = Result<u64, fred::error::Error>> + use<> {
     let mut task_keys = Vec::with_capacity(tasks.len());
-    let mut args = Vec::with_capacity(1 + tasks.len() * 3);
+    let mut args = Vec::with_capacity(1 + tasks.len() * 4);
     args.push(ttl_ms.to_string());
     for task in tasks {
         task_keys.push(keys::task(task.id));
         args.push(task.id.to_string());
         args.push(task.task_type.to_string());
         args.push(task.created_at.to_string());
+        args.push(task.tenant.to_string());
     }
     let (client, script) = (client.clone(), script.clone());
     async move {
@@ -193,13 +202,14 @@ pub(crate) async fn start_attempts(
     requests: Vec<AttemptRequest>,
 ) -> Result<Vec<AttemptStart>, fred::error::Error> {
     let task_keys: Vec<String> = requests.iter().map(|r| keys::task(&r.task.id)).collect();
-    let mut args = Vec::with_capacity(2 + requests.len() * 4);
+    let mut args = Vec::with_capacity(2 + requests.len() * 5);
     args.push(now_rfc3339());
     args.push(ttl_ms.to_string());
     for request in requests {
         args.push(request.task.id);
         args.push(request.task.task_type);
         args.push(request.task.created_at);
+        args.push(request.task.tenant);
         args.push(request.max_attempts.to_string());
     }
     let reply: Vec<String> = script.evalsha_with_reload(&client, task_keys, args).await?;
@@ -232,7 +242,7 @@ pub(crate) async fn write_outcomes(
     let mut script_keys = Vec::with_capacity(1 + requests.len());
     script_keys.push(keys::STATS.to_string());
     script_keys.extend(requests.iter().map(|r| keys::task(&r.task.id)));
-    let mut args = Vec::with_capacity(2 + requests.len() * 6);
+    let mut args = Vec::with_capacity(2 + requests.len() * 7);
     args.push(now_rfc3339());
     args.push(ttl_ms.to_string());
     for request in requests {
@@ -242,6 +252,7 @@ pub(crate) async fn write_outcomes(
         args.push(request.task.id);
         args.push(request.task.task_type);
         args.push(request.task.created_at);
+        args.push(request.task.tenant);
     }
     let written: Vec<i64> = script
         .evalsha_with_reload(&client, script_keys, args)
@@ -258,6 +269,10 @@ pub(crate) fn parse_record(fields: HashMap<String, String>) -> Option<TaskRecord
     Some(TaskRecord {
         id: get("id"),
         task_type: get("type"),
+        tenant: fields
+            .get("tenant")
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_TENANT.to_string()),
         status: fields
             .get("status")
             .and_then(|s| TaskStatus::parse(s))

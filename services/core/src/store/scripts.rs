@@ -2,10 +2,13 @@
 //!
 //! Scripts that must leave a finished task alone read a `TERMINAL` table that is
 //! generated from [`TaskStatus::is_terminal`] and put in front of them here, so the
-//! list of final statuses has one owner for Rust and Lua alike.
+//! list of final statuses has one owner for Rust and Lua alike. Scripts that keep a
+//! tenant's outstanding count get an `outstanding_key` function built from the same
+//! key names the Rust side uses.
 
 use fred::types::scripts::Script;
 
+use crate::names::keys;
 use crate::task::TaskStatus;
 
 /// Every script the store runs, each compiled once and called by its SHA.
@@ -17,17 +20,31 @@ pub(crate) struct Scripts {
     pub(crate) release_attempt: Script,
     pub(crate) finish_many: Script,
     pub(crate) idempotency_reserve: Script,
+    pub(crate) admit: Script,
 }
 
 impl Scripts {
     pub(crate) fn load() -> Self {
         Self {
-            record_queued_many: Script::from_lua(include_str!("scripts/record_queued_many.lua")),
-            start_attempt_many: terminal_aware(include_str!("scripts/start_attempt_many.lua")),
+            record_queued_many: Script::from_lua(format!(
+                "{}\n{}",
+                outstanding_function(),
+                include_str!("scripts/record_queued_many.lua")
+            )),
+            start_attempt_many: terminal_aware(&format!(
+                "{}\n{}",
+                outstanding_function(),
+                include_str!("scripts/start_attempt_many.lua")
+            )),
             record_error: terminal_aware(include_str!("scripts/record_error.lua")),
             release_attempt: Script::from_lua(include_str!("scripts/release_attempt.lua")),
-            finish_many: terminal_aware(include_str!("scripts/finish_many.lua")),
+            finish_many: terminal_aware(&format!(
+                "{}\n{}",
+                outstanding_function(),
+                include_str!("scripts/finish_many.lua")
+            )),
             idempotency_reserve: Script::from_lua(include_str!("scripts/idempotency_reserve.lua")),
+            admit: Script::from_lua(include_str!("scripts/admit.lua")),
         }
     }
 }
@@ -48,6 +65,16 @@ fn terminal_table() -> String {
     format!("local TERMINAL = {{{}}}", entries.join(", "))
 }
 
+/// `outstanding_key(tenant)`: the tenant's outstanding-count key, as
+/// [`keys::outstanding`] names it.
+fn outstanding_function() -> String {
+    let sample = keys::outstanding("\u{0}");
+    let (prefix, suffix) = sample
+        .split_once('\u{0}')
+        .expect("the key contains the tenant");
+    format!("local function outstanding_key(tenant) return '{prefix}' .. tenant .. '{suffix}' end")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +84,14 @@ mod tests {
         assert_eq!(
             terminal_table(),
             "local TERMINAL = {succeeded = true, failed = true, dead = true}"
+        );
+    }
+
+    #[test]
+    fn the_lua_outstanding_key_is_the_rust_one() {
+        assert_eq!(
+            outstanding_function(),
+            "local function outstanding_key(tenant) return 'tasklane:tenant:' .. tenant .. ':outstanding' end"
         );
     }
 }

@@ -4,6 +4,7 @@ use async_nats::jetstream::Message;
 use tasklane_core::names::headers;
 use tasklane_core::store::RecordIdentity;
 use tasklane_core::task::{TaskEnvelope, now_millis};
+use tasklane_core::tenant::{DEFAULT_TENANT, is_valid_tenant};
 use tasklane_core::trace_context::TraceParent;
 
 /// The type a message that is not a task is recorded and dead-lettered under
@@ -23,6 +24,8 @@ pub struct Task {
     pub sequence: u64,
     trace: TraceParent,
     request_id: String,
+    /// The tenant it belongs to, for a record this worker creates.
+    tenant: String,
 }
 
 /// A message that is not a task: not JSON, not a task's shape, or a task on another
@@ -71,6 +74,12 @@ pub fn decode(message: &Message) -> Result<Task, Malformed> {
         request_id: header(message, headers::REQUEST_ID)
             .unwrap_or_default()
             .to_string(),
+        // A name that is not a tenant's cannot have come from the gateway; it must
+        // not become a key in Valkey either.
+        tenant: header(message, headers::TENANT)
+            .filter(|tenant| is_valid_tenant(tenant))
+            .unwrap_or(DEFAULT_TENANT)
+            .to_string(),
     })
 }
 
@@ -89,6 +98,7 @@ impl Task {
             id: &self.id,
             task_type: self.task_type(),
             created_at: &self.envelope.created_at,
+            tenant: &self.tenant,
         }
     }
 

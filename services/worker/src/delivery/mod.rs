@@ -18,6 +18,7 @@ use std::sync::Arc;
 use async_nats::jetstream::Message;
 use tasklane_core::store::RecordIdentity;
 use tasklane_core::task::now_rfc3339;
+use tasklane_core::tenant::DEFAULT_TENANT;
 use tracing::Instrument;
 
 use self::decode::{MALFORMED_TYPE, Malformed, Task};
@@ -87,6 +88,8 @@ async fn dead_letter_malformed(state: &AppState, message: &Message, malformed: M
         id: &malformed.id,
         task_type: MALFORMED_TYPE,
         created_at: &created_at,
+        // Never counted as outstanding: the record is created already finished.
+        tenant: DEFAULT_TENANT,
     };
     Settle::new(state, message, record, malformed.sequence)
         .dead_letter(0, &malformed.reason)

@@ -1,21 +1,28 @@
--- Writes outcomes and bumps the counters, once per task however often delivered.
+-- Writes outcomes and bumps the counters, once per task however often delivered. A
+-- task that was outstanding (queued or running) stops being so for its tenant; one
+-- whose record is created finished here was never counted as outstanding.
 -- KEYS: the stats hash, then task keys. ARGV: now, ttl_ms, then status, result
--- ('' = none), error ('' = none), id, type, created_at for each task key in order.
--- Returns 1 for each task whose outcome this wrote, 0 for one that already had one.
+-- ('' = none), error ('' = none), id, type, created_at, tenant for each task key in
+-- order. Returns 1 for each task whose outcome this wrote, 0 for one that already had one.
 local now, ttl = ARGV[1], ARGV[2]
-local written, counts = {}, {}
+local written, counts, closed = {}, {}, {}
 for i = 2, #KEYS do
-  local key, at = KEYS[i], (i - 2) * 6 + 3
-  local status = redis.call('HGET', key, 'status')
+  local key, at = KEYS[i], (i - 2) * 7 + 3
+  local record = redis.call('HMGET', key, 'status', 'tenant')
+  local status = record[1]
   if TERMINAL[status] then
     written[#written + 1] = 0
   else
     local fields = {'status', ARGV[at], 'updated_at', now}
     if ARGV[at + 1] ~= '' then fields[#fields + 1] = 'result'; fields[#fields + 1] = ARGV[at + 1] end
     if ARGV[at + 2] ~= '' then fields[#fields + 1] = 'error'; fields[#fields + 1] = ARGV[at + 2] end
-    if not status then
+    if status then
+      -- The record's own tenant, not the message's: it is what opened the count.
+      local tenant = record[2] or ARGV[at + 6]
+      closed[tenant] = (closed[tenant] or 0) + 1
+    else
       for _, field in ipairs({'id', ARGV[at + 3], 'type', ARGV[at + 4],
-          'created_at', ARGV[at + 5], 'attempts', '0'}) do
+          'created_at', ARGV[at + 5], 'tenant', ARGV[at + 6], 'attempts', '0'}) do
         fields[#fields + 1] = field
       end
     end
@@ -31,4 +38,10 @@ for status, n in pairs(counts) do
   processed = processed + n
 end
 if processed > 0 then redis.call('HINCRBY', KEYS[1], 'processed', processed) end
+for tenant, n in pairs(closed) do
+  -- Records from before the count existed were never opened: never go below zero.
+  if redis.call('DECRBY', outstanding_key(tenant), n) < 0 then
+    redis.call('SET', outstanding_key(tenant), 0)
+  end
+end
 return written

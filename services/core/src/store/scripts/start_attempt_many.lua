@@ -1,18 +1,19 @@
 -- Counts the start of an attempt and marks the task running, unless it is finished
--- or its attempts are used up.
--- KEYS: task keys. ARGV: now, ttl_ms, then id, type, created_at, max_attempts for
--- each key in order. Returns status, attempts and last error for each key, flattened.
+-- or its attempts are used up. A record created here (the gateway's write was lost)
+-- opens one outstanding task for its tenant, as the gateway's would have.
+-- KEYS: task keys. ARGV: now, ttl_ms, then id, type, created_at, tenant, max_attempts
+-- for each key in order. Returns status, attempts and last error for each key, flattened.
 local now, ttl = ARGV[1], ARGV[2]
 local replies = {}
 for i, key in ipairs(KEYS) do
-  local at = (i - 1) * 4 + 3
+  local at = (i - 1) * 5 + 3
   local record = redis.call('HMGET', key, 'status', 'attempts', 'error')
   local status, made, last_error = record[1], tonumber(record[2] or '0'), record[3] or ''
   if TERMINAL[status] then
     replies[#replies + 1] = status
     replies[#replies + 1] = tostring(made)
     replies[#replies + 1] = ''
-  elseif made >= tonumber(ARGV[at + 3]) then
+  elseif made >= tonumber(ARGV[at + 4]) then
     replies[#replies + 1] = 'exhausted'
     replies[#replies + 1] = tostring(made)
     replies[#replies + 1] = last_error
@@ -21,7 +22,8 @@ for i, key in ipairs(KEYS) do
       redis.call('HSET', key, 'status', 'running', 'attempts', made + 1, 'updated_at', now)
     else
       redis.call('HSET', key, 'id', ARGV[at], 'type', ARGV[at + 1], 'created_at', ARGV[at + 2],
-        'status', 'running', 'attempts', made + 1, 'updated_at', now)
+        'tenant', ARGV[at + 3], 'status', 'running', 'attempts', made + 1, 'updated_at', now)
+      redis.call('INCR', outstanding_key(ARGV[at + 3]))
     end
     redis.call('PEXPIRE', key, ttl)
     replies[#replies + 1] = 'running'
