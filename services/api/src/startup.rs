@@ -51,6 +51,7 @@ impl Gateway {
             rules,
             metrics.intake,
             api.request_timeout,
+            settings.stream.duplicate_window,
         );
         let readiness = GatewayReadiness::new(queue.clone(), store.clone(), shutdown);
         let state = AppState::new(intake, queue.clone(), store, BodyLimit(api.max_body_bytes));

@@ -213,7 +213,7 @@ impl Queue {
             .js
             .send_publish(subject, publish)
             .await
-            .map_err(QueueError::Publish)?;
+            .map_err(QueueError::PublishNotSent)?;
         // The PubAck wait is bounded by the context's ack timeout (`publish_timeout`);
         // a second timer here would cost one more timer entry per task.
         match ack.await {

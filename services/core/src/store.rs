@@ -27,7 +27,7 @@ use fred::prelude::*;
 
 pub use error::StoreError;
 use group_commit::GroupCommit;
-pub use idempotency::{Claim, IdempotencyState};
+pub use idempotency::{Claim, IdempotencyState, PlannedTask, ReservationTimes};
 use records::{AttemptRequest, OutcomeRequest, OwnedIdentity};
 pub use records::{AttemptStart, Counters, FinalOutcome, RecordIdentity, TaskRecord};
 use scripts::Scripts;
@@ -231,22 +231,28 @@ impl Store {
         Ok(self.inner.client.dbsize().await?)
     }
 
-    /// Reserves `key` for a request whose canonical body hashes to `body_hash`, or
-    /// reports what holds it. The reservation expires after `in_flight_ttl`, so a
-    /// gateway that dies mid-request does not block the key for a day.
+    /// Reserves `key` for a request whose canonical body hashes to `body_hash` and that
+    /// would publish `fresh`; resumes a reservation for the same body whose publish
+    /// outcome was left unknown (the claim then names that earlier task); or reports
+    /// what holds the key. See [`ReservationTimes`] for how long it is held.
     pub async fn idempotency_reserve(
         &self,
         key: &str,
         body_hash: &str,
-        in_flight_ttl: Duration,
+        fresh: PlannedTask,
+        times: ReservationTimes,
     ) -> Result<IdempotencyState, StoreError> {
         let inner = &self.inner;
         idempotency::reserve(
             &inner.client,
-            &inner.scripts.idempotency_reserve,
+            (
+                &inner.scripts.idempotency_reserve,
+                &inner.scripts.idempotency_let_go,
+            ),
             key,
             body_hash,
-            in_flight_ttl,
+            fresh,
+            times,
         )
         .await
     }

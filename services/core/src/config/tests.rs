@@ -115,6 +115,10 @@ fn bad_configuration_names_the_key() {
             "/does/not/exist.toml",
         ),
         (
+            &[("TASKLANE_API__REQUEST_TIMEOUT", "1m")],
+            "TASKLANE_STREAM__DUPLICATE_WINDOW",
+        ),
+        (
             &[("TASKLANE_WORKER__RETRY_BASE_DELAY", "20m")],
             "TASKLANE_WORKER__RETRY_BASE_DELAY",
         ),

@@ -71,6 +71,15 @@ impl Settings {
         if self.api.max_in_flight == 0 {
             return Err(invalid("api.max_in_flight", "must be at least 1".into()));
         }
+        // An idempotency key whose publish outcome is unknown is resumed by a retry
+        // that publishes the same message id again; that is harmless only within the
+        // duplicate window, and a key is held in flight for twice the request timeout.
+        if self.stream.duplicate_window <= self.api.request_timeout * 2 {
+            return Err(invalid(
+                "stream.duplicate_window",
+                "must be longer than twice api.request_timeout".into(),
+            ));
+        }
         if self.api.request_timeout <= self.api.publish_timeout {
             return Err(invalid(
                 "api.request_timeout",

@@ -17,6 +17,7 @@ pub(crate) struct Scripts {
     pub(crate) release_attempt: Script,
     pub(crate) finish_many: Script,
     pub(crate) idempotency_reserve: Script,
+    pub(crate) idempotency_let_go: Script,
 }
 
 impl Scripts {
@@ -28,6 +29,7 @@ impl Scripts {
             release_attempt: Script::from_lua(include_str!("scripts/release_attempt.lua")),
             finish_many: terminal_aware(include_str!("scripts/finish_many.lua")),
             idempotency_reserve: Script::from_lua(include_str!("scripts/idempotency_reserve.lua")),
+            idempotency_let_go: Script::from_lua(include_str!("scripts/idempotency_let_go.lua")),
         }
     }
 }
