@@ -18,6 +18,7 @@ mod error;
 mod group_commit;
 mod idempotency;
 mod records;
+mod replicas;
 mod scripts;
 
 use std::sync::Arc;
@@ -68,22 +69,13 @@ impl Store {
     /// so a Valkey restart never needs a restart of ours. Must be called within a
     /// Tokio runtime: the group-commit writers are spawned on it. `ttl` is how long
     /// task records are kept.
+    ///
+    /// With `valkey.sentinels` set, the primary is found through Sentinel, and again
+    /// after every lost connection, so a failover is followed without a restart. With
+    /// `valkey.min_replicas_ack` above 0, each batch of outcome writes is followed by
+    /// one `WAIT` (see [`replicas`]).
     pub fn connect(settings: &ValkeySettings, ttl: Duration) -> Result<Self, StoreError> {
-        let mut config = Config::from_url(settings.url.expose())?;
-        // Keep trying when Valkey is down at start-up too, instead of giving up on
-        // the first connection: pods start in any order.
-        config.fail_fast = false;
-        let client = Builder::from_config(config)
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(2);
-                c.internal_command_timeout = Duration::from_secs(2);
-                c.max_command_attempts = 2;
-            })
-            .with_performance_config(|p| {
-                p.default_command_timeout = COMMAND_TIMEOUT;
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
-            .build()?;
+        let client = build_client(settings, COMMAND_TIMEOUT)?;
         client.connect();
         let ttl_ms = ttl.as_millis() as u64;
         let scripts = Scripts::load();
@@ -105,9 +97,31 @@ impl Store {
             })
         };
         let outcomes = {
-            let (client, script) = (client.clone(), scripts.finish_many.clone());
+            let confirm = replicas::Confirmation::from_settings(settings);
+            // `WAIT` blocks the connection it is sent on, so outcome writes get their
+            // own: reads and the other writes never queue behind a replica wait.
+            let client = match confirm {
+                Some(_) => {
+                    let own =
+                        build_client(settings, COMMAND_TIMEOUT + settings.replica_ack_timeout)?;
+                    own.connect();
+                    own
+                }
+                None => client.clone(),
+            };
+            let script = scripts.finish_many.clone();
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
-                records::write_outcomes(client.clone(), script.clone(), ttl_ms, requests)
+                let connection = confirm.map(|_| replicas::Connection::of(&client));
+                let write =
+                    records::write_outcomes(client.clone(), script.clone(), ttl_ms, requests);
+                let client = client.clone();
+                async move {
+                    let written = write.await?;
+                    if let (Some(confirm), Some(connection)) = (confirm, connection) {
+                        confirm.wait(&client, connection).await?;
+                    }
+                    Ok(written)
+                }
             })
         };
         Ok(Self {
@@ -256,4 +270,32 @@ impl Store {
         )
         .await
     }
+}
+
+/// A client for `settings` (through Sentinel when configured) whose commands wait up
+/// to `command_timeout`, reconnecting forever.
+fn build_client(
+    settings: &ValkeySettings,
+    command_timeout: Duration,
+) -> Result<Client, StoreError> {
+    let mut config = Config::from_url(settings.url.expose())?;
+    if let Some(sentinels) = settings.sentinel_addrs() {
+        // The URL still gives the scheme (TLS), password and database; Sentinel gives
+        // the primary's address, asked again on every reconnect.
+        config.server = ServerConfig::new_sentinel(sentinels, settings.sentinel_service.clone());
+    }
+    // Keep trying when Valkey is down at start-up too, instead of giving up on
+    // the first connection: pods start in any order.
+    config.fail_fast = false;
+    Ok(Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+            c.max_command_attempts = 2;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = command_timeout;
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
+        .build()?)
 }

@@ -115,6 +115,10 @@ fn bad_configuration_names_the_key() {
             "/does/not/exist.toml",
         ),
         (
+            &[("TASKLANE_VALKEY__SENTINELS", "10.0.0.1")],
+            "TASKLANE_VALKEY__SENTINELS",
+        ),
+        (
             &[("TASKLANE_API__REQUEST_TIMEOUT", "1m")],
             "TASKLANE_STREAM__DUPLICATE_WINDOW",
         ),
@@ -164,7 +168,8 @@ fn every_key_is_documented_once_with_a_meaning() {
             "nats.password",
             "nats.tls.ca_file",
             "nats.tls.cert_file",
-            "nats.tls.key_file"
+            "nats.tls.key_file",
+            "valkey.sentinels"
         ]
     );
 }

@@ -29,6 +29,23 @@ impl Settings {
                 "must start with redis:// or rediss://".into(),
             ));
         }
+        if self.valkey.sentinels.is_some() && self.valkey.sentinel_addrs().is_none() {
+            return Err(invalid(
+                "valkey.sentinels",
+                "must be host:port entries separated by commas".into(),
+            ));
+        }
+        if self.valkey.min_replicas_ack > 16 {
+            return Err(invalid("valkey.min_replicas_ack", "must be 0 to 16".into()));
+        }
+        if self.valkey.replica_ack_timeout.is_zero()
+            || self.valkey.replica_ack_timeout > Duration::from_secs(60)
+        {
+            return Err(invalid(
+                "valkey.replica_ack_timeout",
+                "must be above 0 and at most 60s".into(),
+            ));
+        }
         if self.nats.user.is_some() != self.nats.password.is_some() {
             return Err(invalid(
                 "nats.user",
