@@ -79,7 +79,9 @@ async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::Clie
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
-        .ping_interval(Duration::from_secs(10))
+        // The client gives up on a connection after two unanswered pings, on the
+        // third tick: a stalled node is left within three intervals.
+        .ping_interval(settings.ping_interval)
         .reconnect_delay_callback(|attempts| {
             // Quick first retries so a restarted server is picked up within a second;
             // capped so a long outage does not hammer it.

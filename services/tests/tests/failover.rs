@@ -1,13 +1,15 @@
 //! Valkey as production runs it (primary, replica, three Sentinels): the binaries find
 //! the primary through Sentinel, follow a failover without a restart, and acknowledge
 //! a task only once a replica has its outcome (`TASKLANE_VALKEY__MIN_REPLICAS_ACK`).
+//! And a NATS cluster with a node that stops answering.
 //! These tests kill and restart servers; they run one at a time (.config/nextest.toml).
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tasklane_testkit::valkey_sentinel::{SENTINEL_SERVICE, ValkeyHa, ValkeyHaOptions};
-use tasklane_testkit::{ApiClient, Stack, eventually};
+use tasklane_testkit::{ApiClient, FaultProxy, NatsCluster, Stack, eventually};
 
 /// Sentinel discovery with replica-confirmed outcomes. `TASKLANE_VALKEY__URL` stays
 /// pointed at the stack's own stand-alone Valkey: Sentinel must take precedence.
@@ -144,6 +146,59 @@ async fn without_a_replica_outcomes_are_held_not_acknowledged() {
     )
     .await;
     assert_all_finished_once(&stack, &client, &ids).await;
+    api.stop().await;
+    worker.stop().await;
+}
+
+/// A NATS node that stops answering without closing its connections (stalled by the
+/// proxy in front of it) is found out by the worker's pings, and tasks run again
+/// through another node within the 10 s the SPEC allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_nats_node_is_left_for_another_within_10s() {
+    let cluster = NatsCluster::start(3);
+    let stack = Stack::start();
+    let proxies: Vec<FaultProxy> = cluster
+        .nodes()
+        .iter()
+        .map(|node| FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], node.port))))
+        .collect();
+    let proxied: Vec<String> = proxies
+        .iter()
+        .map(|p| format!("nats://{}", p.addr()))
+        .collect();
+    let proxied = proxied.join(",");
+    let worker = stack
+        .worker(&[
+            ("TASKLANE_NATS__URL", proxied.as_str()),
+            ("TASKLANE_STREAM__REPLICAS", "3"),
+        ])
+        .await;
+    let cluster_urls = cluster.urls();
+    let api = stack
+        .api(&[("TASKLANE_NATS__URL", cluster_urls.as_str())])
+        .await;
+    let client = api.client();
+    let first = client.submit(&json!({"type": "echo", "payload": 0})).await;
+    client
+        .wait_for_status(&first, "succeeded", Duration::from_secs(20))
+        .await;
+
+    let used = proxies
+        .iter()
+        .find(|p| p.connections() > 0)
+        .expect("the worker is connected through one of the proxies");
+    used.stall();
+    let stalled_at = Instant::now();
+    let id = client.submit(&json!({"type": "echo", "payload": 1})).await;
+    client
+        .wait_for_status(&id, "succeeded", Duration::from_secs(10))
+        .await;
+    let recovered_after = stalled_at.elapsed();
+    assert!(
+        recovered_after < Duration::from_secs(10),
+        "{recovered_after:?}"
+    );
+    used.restore();
     api.stop().await;
     worker.stop().await;
 }

@@ -48,6 +48,8 @@ pub struct NatsSettings {
     pub token: Option<Secret>,
     pub user: Option<String>,
     pub password: Option<Secret>,
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
     #[serde(default)]
     pub tls: NatsTlsSettings,
 }

@@ -29,6 +29,12 @@ impl Settings {
                 "must start with redis:// or rediss://".into(),
             ));
         }
+        if self.nats.ping_interval < Duration::from_millis(100) {
+            return Err(invalid(
+                "nats.ping_interval",
+                "must be at least 100ms".into(),
+            ));
+        }
         if self.valkey.sentinels.is_some() && self.valkey.sentinel_addrs().is_none() {
             return Err(invalid(
                 "valkey.sentinels",
