@@ -343,3 +343,55 @@ async fn status_only_moves_forward() {
     })
     .await;
 }
+
+/// A worker takes from the queue only what it can start at once: with concurrency 2
+/// and a backlog of long tasks, the consumer never has more than 2 messages out
+/// (none waiting in the worker's buffer, their ack wait running), and a second worker
+/// started later gets the rest instead of waiting for the first to get to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_holds_no_more_messages_than_it_can_run() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let narrow = [("TASKLANE_WORKER__CONCURRENCY", "2")];
+    let first = stack.worker(&narrow).await;
+    let client = api.client();
+    let ids = client
+        .submit_batch(vec![json!({"type": "sleep", "payload": {"ms": 1500}}); 8])
+        .await;
+
+    let js = jetstream::new(stack.nats_client().await);
+    let stream_name = stack.settings(&[]).stream.name;
+    let mut most_out = 0;
+    for _ in 0..20 {
+        let stream = js.get_stream(&stream_name).await.unwrap();
+        let info = stream.consumer_info("workers").await.unwrap();
+        most_out = most_out.max(info.num_ack_pending);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        most_out <= 2,
+        "{most_out} messages out to a worker that runs 2 at a time"
+    );
+
+    let second = stack.worker(&narrow).await;
+    wait_idle(&client, ids.len() as u64).await;
+    let processed_by = |metrics: String| {
+        metric_value(
+            &metrics,
+            "worker_tasks_processed_total",
+            &[("type", "sleep"), ("outcome", "succeeded")],
+        )
+    };
+    assert!(
+        processed_by(second.client().metrics().await) >= 2.0,
+        "the second worker took part of the backlog"
+    );
+    assert_eq!(
+        processed_by(first.client().metrics().await)
+            + processed_by(second.client().metrics().await),
+        ids.len() as f64
+    );
+    second.stop().await;
+    first.stop().await;
+    api.stop().await;
+}
