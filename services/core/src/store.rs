@@ -57,7 +57,6 @@ pub struct Store {
 struct Inner {
     client: Client,
     scripts: Scripts,
-    ttl_ms: u64,
     queued_records: GroupCommit<OwnedIdentity, (), fred::error::Error>,
     attempt_starts: GroupCommit<AttemptRequest, AttemptStart, fred::error::Error>,
     outcomes: GroupCommit<OutcomeRequest, bool, fred::error::Error>,
@@ -83,7 +82,7 @@ impl Store {
             let (client, script) = (client.clone(), scripts.record_queued_many.clone());
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |tasks| {
                 let borrowed: Vec<_> = tasks.iter().map(OwnedIdentity::borrow).collect();
-                let call = records::record_queued(&client, &script, ttl_ms, &borrowed);
+                let call = records::record_queued(&client, &script, &borrowed);
                 async move {
                     call.await?;
                     Ok(vec![(); tasks.len()])
@@ -128,7 +127,6 @@ impl Store {
             inner: Arc::new(Inner {
                 client,
                 scripts,
-                ttl_ms,
                 queued_records,
                 attempt_starts,
                 outcomes,
@@ -159,7 +157,7 @@ impl Store {
         let inner = &self.inner;
         let calls = tasks.chunks(BATCH_LIMIT).map(|chunk| {
             let script = &inner.scripts.record_queued_many;
-            records::record_queued(&inner.client, script, inner.ttl_ms, chunk)
+            records::record_queued(&inner.client, script, chunk)
         });
         let mut written = 0;
         for result in futures::future::join_all(calls).await {
@@ -169,15 +167,22 @@ impl Store {
     }
 
     /// Counts the start of an attempt, unless the task is finished or `max_attempts`
-    /// attempts were already started.
+    /// attempts were already started. `deliveries` and `published_ms` describe the
+    /// message: a redelivery published longer than the records' ttl ago that finds no
+    /// record is a task that finished long ago ([`AttemptStart::RecordExpired`]),
+    /// since only finished records expire.
     pub async fn start_attempt(
         &self,
         task: RecordIdentity<'_>,
         max_attempts: u32,
+        deliveries: i64,
+        published_ms: u64,
     ) -> Result<AttemptStart, StoreError> {
         let request = AttemptRequest {
             task: task.into(),
             max_attempts,
+            redelivered: deliveries > 1,
+            published_ms,
         };
         Ok(self.inner.attempt_starts.submit(request).await?)
     }
@@ -191,7 +196,7 @@ impl Store {
             .evalsha_with_reload(
                 &inner.client,
                 vec![keys::task(id)],
-                vec![error.to_string(), now_rfc3339(), inner.ttl_ms.to_string()],
+                vec![error.to_string(), now_rfc3339()],
             )
             .await?;
         Ok(())

@@ -51,7 +51,12 @@ async fn run(state: &AppState, message: &Message, task: &Task) {
     let settle = Settle::new(state, message, task.record(), task.sequence);
     let max_attempts = task.envelope.max_attempts.unwrap_or(worker.max_attempts);
     let Some(start) = hold::store_write(state, || {
-        state.store.start_attempt(task.record(), max_attempts)
+        state.store.start_attempt(
+            task.record(),
+            max_attempts,
+            task.deliveries,
+            task.published_ms,
+        )
     })
     .await
     else {

@@ -44,6 +44,12 @@ impl<'a> Settle<'a> {
                 );
                 self.ack().await
             }
+            Decision::FinishedLongAgo => {
+                tracing::info!(
+                    "redelivery of a task finished longer ago than results.ttl; acknowledging"
+                );
+                self.ack().await
+            }
             Decision::Finish(Finish::Succeeded(result)) => {
                 self.finish(FinalOutcome::Succeeded {
                     result: result.get(),

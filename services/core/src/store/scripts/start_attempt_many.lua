@@ -1,16 +1,24 @@
 -- Counts the start of an attempt and marks the task running, unless it is finished
--- or its attempts are used up.
--- KEYS: task keys. ARGV: now, ttl_ms, then id, type, created_at, max_attempts for
--- each key in order. Returns status, attempts and last error for each key, flattened.
-local now, ttl = ARGV[1], ARGV[2]
+-- or its attempts are used up. A running record does not expire (its task can be
+-- delivered again at any time); `PERSIST` also clears a TTL an older record got.
+-- KEYS: task keys. ARGV: now, then id, type, created_at, max_attempts and a
+-- `late` flag for each key in order. `late` = 1 marks a redelivery of a message
+-- older than the records' ttl: when its record is gone, the task finished and the
+-- record expired, so nothing is written and `expired` is returned.
+-- Returns status, attempts and last error for each key, flattened.
+local now = ARGV[1]
 local replies = {}
 for i, key in ipairs(KEYS) do
-  local at = (i - 1) * 4 + 3
+  local at = (i - 1) * 5 + 2
   local record = redis.call('HMGET', key, 'status', 'attempts', 'error')
   local status, made, last_error = record[1], tonumber(record[2] or '0'), record[3] or ''
   if TERMINAL[status] then
     replies[#replies + 1] = status
     replies[#replies + 1] = tostring(made)
+    replies[#replies + 1] = ''
+  elseif not status and ARGV[at + 4] == '1' then
+    replies[#replies + 1] = 'expired'
+    replies[#replies + 1] = '0'
     replies[#replies + 1] = ''
   elseif made >= tonumber(ARGV[at + 3]) then
     replies[#replies + 1] = 'exhausted'
@@ -23,7 +31,7 @@ for i, key in ipairs(KEYS) do
       redis.call('HSET', key, 'id', ARGV[at], 'type', ARGV[at + 1], 'created_at', ARGV[at + 2],
         'status', 'running', 'attempts', made + 1, 'updated_at', now)
     end
-    redis.call('PEXPIRE', key, ttl)
+    redis.call('PERSIST', key)
     replies[#replies + 1] = 'running'
     replies[#replies + 1] = tostring(made + 1)
     replies[#replies + 1] = last_error
