@@ -110,8 +110,9 @@ impl Intake {
             claim.publishing();
         }
         if let Err(unqueued) = self.publisher.enqueue(&task).await {
+            let resumed = claim.as_ref().is_some_and(Claim::resumed);
             idempotency::let_go(claim, unqueued.not_stored).await;
-            return Err(unqueued.error);
+            return Err(unqueued.answer(resumed));
         }
         let accepted = Accepted::queued(task.id);
         idempotency::complete(claim, StatusCode::ACCEPTED, &accepted.body()).await;
@@ -156,8 +157,9 @@ impl Intake {
         let answered = items.iter().filter(|item| item.is_answered()).count();
         let causes: Vec<_> = items.iter_mut().flat_map(Item::take_causes).collect();
         if answered == 0 {
+            let resumed = batch_claim.as_ref().is_some_and(Claim::resumed);
             idempotency::let_go(batch_claim, none_stored).await;
-            let error = if none_stored {
+            let error = if none_stored && !resumed {
                 ApiError::queue_unavailable()
             } else {
                 ApiError::publish_unconfirmed()
@@ -301,9 +303,10 @@ impl Intake {
                             Item::Accepted(accepted)
                         }
                         Err(unqueued) => {
-                            none_stored &= unqueued.not_stored;
+                            let resumed = claim.as_ref().is_some_and(Claim::resumed);
+                            none_stored &= unqueued.not_stored && !resumed;
                             idempotency::let_go(claim, unqueued.not_stored).await;
-                            Item::Failed(unqueued.error)
+                            Item::Failed(unqueued.answer(resumed))
                         }
                     }
                 }

@@ -296,8 +296,8 @@ async fn a_dropped_claim_frees_its_key_unless_a_publish_may_be_in_flight() {
 
 /// The publish reaches the server side of the connection, but its PubAck does not come
 /// back in time (a stalled path): the gateway cannot know whether JetStream stored the
-/// task. The same-key retry after the path heals must answer with that task, and
-/// exactly one task runs.
+/// task. A retry refused while NATS is unreachable keeps the key, and the same-key
+/// retry after the path heals answers with that task; exactly one task runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_an_unconfirmed_publish_gets_the_same_task_and_runs_it_once() {
     let stack = Stack::start();
@@ -331,6 +331,23 @@ async fn a_retry_after_an_unconfirmed_publish_gets_the_same_task_and_runs_it_onc
             |stats| stats["worker_processed_count"].as_u64() == Some(1),
         )
         .await;
+
+    // A retry while the gateway is cut off from NATS is refused before anything is
+    // sent; that must not free the key either: the first publish is still the one
+    // whose outcome the gateway does not know.
+    proxy.cut_off();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = client.post_task_with_key("order-7", body).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#publish-unconfirmed"),
+        "{problem}"
+    );
+    proxy.restore();
 
     let retry = tasklane_testkit::eventually(
         Duration::from_secs(20),

@@ -153,9 +153,11 @@ pub(crate) async fn release(claim: Option<Claim>) {
 
 /// Settles the key of a request that published nothing for sure: freed when the task
 /// certainly was not stored, otherwise kept for a retry to re-publish the same task id.
+/// A resumed key is never freed: this request's publish failing says nothing about
+/// the earlier one, whose outcome is still unknown.
 pub(crate) async fn let_go(claim: Option<Claim>, not_stored: bool) {
     let Some(claim) = claim else { return };
-    if not_stored {
+    if not_stored && !claim.resumed() {
         return release(Some(claim)).await;
     }
     if let Err(e) = claim.abandon().await {

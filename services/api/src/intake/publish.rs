@@ -53,6 +53,21 @@ pub(crate) struct Unqueued {
     pub(crate) not_stored: bool,
 }
 
+impl Unqueued {
+    /// The answer for the client. When the request's key resumed an earlier request
+    /// (`resumed`), that request's publish may have been stored, so even a certain
+    /// refusal now is answered as unconfirmed.
+    pub(crate) fn answer(mut self, resumed: bool) -> ApiError {
+        if !(resumed && self.not_stored) {
+            return self.error;
+        }
+        self.error
+            .take_causes()
+            .into_iter()
+            .fold(ApiError::publish_unconfirmed(), ApiError::caused_by)
+    }
+}
+
 /// Publishes tasks and writes their `queued` records.
 pub(crate) struct Publisher {
     queue: Queue,
