@@ -215,13 +215,15 @@ impl Store {
     }
 
     /// Writes the outcome and bumps the counters. Returns false when the task already
-    /// had an outcome (a redelivery), in which case nothing changed.
+    /// had an outcome (a redelivery), in which case nothing changed. `attempts` (the
+    /// attempts the caller knows were made) raises the record's count if it is lower.
     pub async fn finish(
         &self,
         task: RecordIdentity<'_>,
         outcome: &FinalOutcome<'_>,
+        attempts: u32,
     ) -> Result<bool, StoreError> {
-        let request = OutcomeRequest::new(task, outcome);
+        let request = OutcomeRequest::new(task, outcome, attempts);
         Ok(self.inner.outcomes.submit(request).await?)
     }
 

@@ -40,9 +40,12 @@ async fn submit_echoes(client: &ApiClient, n: usize) -> Vec<String> {
 /// the primary the Sentinels name), counted once each, and nothing left in the queue.
 async fn assert_all_finished_once(stack: &Stack, client: &ApiClient, ids: &[String]) {
     for id in ids {
-        client
+        let record = client
             .wait_for_status(id, "succeeded", Duration::from_secs(60))
             .await;
+        // Attempt starts are not confirmed by a replica; the outcome write carries
+        // the attempt, so a finished task never reads as never attempted.
+        assert!(record["attempts"].as_u64() >= Some(1), "{record}");
     }
     assert_eq!(client.processed_count().await, ids.len() as u64);
     all_acknowledged(stack).await;

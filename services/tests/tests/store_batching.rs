@@ -107,7 +107,7 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
         .enumerate()
         .filter(|(i, _)| finished_before(*i))
     {
-        assert!(store.finish(task.who(), &outcomes[index]).await.unwrap());
+        assert!(store.finish(task.who(), &outcomes[index], 1).await.unwrap());
     }
     // Then every outcome is written twice at once: exactly one of each pair changes
     // anything, and neither does for a task that was already finished.
@@ -116,7 +116,7 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
             .iter()
             .zip(&outcomes)
             .chain(tasks.iter().zip(&outcomes))
-            .map(|(task, outcome)| store.finish(task.who(), outcome)),
+            .map(|(task, outcome)| store.finish(task.who(), outcome, 1)),
     )
     .await;
     let (first, second) = writes.split_at(TASKS);

@@ -461,7 +461,7 @@ async fn a_late_redelivery_after_the_record_expired_is_not_counted_twice() {
         .unwrap();
     assert!(
         store
-            .finish(record, &FinalOutcome::Succeeded { result: "1" })
+            .finish(record, &FinalOutcome::Succeeded { result: "1" }, 1)
             .await
             .unwrap()
     );

@@ -153,10 +153,12 @@ pub(crate) struct OutcomeRequest {
     pub(crate) status: TaskStatus,
     pub(crate) result: String,
     pub(crate) error: String,
+    /// Attempts the finishing worker knows were made.
+    pub(crate) attempts: u32,
 }
 
 impl OutcomeRequest {
-    pub(crate) fn new(task: RecordIdentity<'_>, outcome: &FinalOutcome<'_>) -> Self {
+    pub(crate) fn new(task: RecordIdentity<'_>, outcome: &FinalOutcome<'_>, attempts: u32) -> Self {
         let (result, error) = match outcome {
             FinalOutcome::Succeeded { result } => (*result, ""),
             FinalOutcome::Failed { error } | FinalOutcome::Dead { error } => ("", *error),
@@ -166,6 +168,7 @@ impl OutcomeRequest {
             status: outcome.status(),
             result: result.to_string(),
             error: error.to_string(),
+            attempts,
         }
     }
 }
@@ -241,7 +244,7 @@ pub(crate) async fn write_outcomes(
     let mut script_keys = Vec::with_capacity(1 + requests.len());
     script_keys.push(keys::STATS.to_string());
     script_keys.extend(requests.iter().map(|r| keys::task(&r.task.id)));
-    let mut args = Vec::with_capacity(2 + requests.len() * 6);
+    let mut args = Vec::with_capacity(2 + requests.len() * 7);
     args.push(now_rfc3339());
     args.push(ttl_ms.to_string());
     for request in requests {
@@ -251,6 +254,7 @@ pub(crate) async fn write_outcomes(
         args.push(request.task.id);
         args.push(request.task.task_type);
         args.push(request.task.created_at);
+        args.push(request.attempts.to_string());
     }
     let written: Vec<i64> = script
         .evalsha_with_reload(&client, script_keys, args)

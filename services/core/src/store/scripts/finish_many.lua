@@ -1,11 +1,14 @@
 -- Writes outcomes and bumps the counters, once per task however often delivered.
 -- KEYS: the stats hash, then task keys. ARGV: now, ttl_ms, then status, result
--- ('' = none), error ('' = none), id, type, created_at for each task key in order.
+-- ('' = none), error ('' = none), id, type, created_at, attempts for each task key
+-- in order. `attempts` (the attempts the finishing worker knows of) raises the
+-- record's count, never lowers it: an attempt start lost with a failed-over primary
+-- (attempt starts are not confirmed by a replica) leaves no finished task at 0.
 -- Returns 1 for each task whose outcome this wrote, 0 for one that already had one.
 local now, ttl = ARGV[1], ARGV[2]
 local written, counts = {}, {}
 for i = 2, #KEYS do
-  local key, at = KEYS[i], (i - 2) * 6 + 3
+  local key, at = KEYS[i], (i - 2) * 7 + 3
   local status = redis.call('HGET', key, 'status')
   if TERMINAL[status] then
     written[#written + 1] = 0
@@ -15,9 +18,12 @@ for i = 2, #KEYS do
     if ARGV[at + 2] ~= '' then fields[#fields + 1] = 'error'; fields[#fields + 1] = ARGV[at + 2] end
     if not status then
       for _, field in ipairs({'id', ARGV[at + 3], 'type', ARGV[at + 4],
-          'created_at', ARGV[at + 5], 'attempts', '0'}) do
+          'created_at', ARGV[at + 5], 'attempts', ARGV[at + 6]}) do
         fields[#fields + 1] = field
       end
+    elseif tonumber(redis.call('HGET', key, 'attempts') or '0') < tonumber(ARGV[at + 6]) then
+      fields[#fields + 1] = 'attempts'
+      fields[#fields + 1] = ARGV[at + 6]
     end
     redis.call('HSET', key, unpack(fields))
     redis.call('PEXPIRE', key, ttl)
