@@ -294,6 +294,19 @@ async fn a_dropped_claim_frees_its_key_unless_a_publish_may_be_in_flight() {
     );
 }
 
+/// A 503 that says the task may have been accepted.
+async fn assert_unconfirmed(response: reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#publish-unconfirmed"),
+        "{problem}"
+    );
+}
+
 /// The publish reaches the server side of the connection, but its PubAck does not come
 /// back in time (a stalled path): the gateway cannot know whether JetStream stored the
 /// task. A retry refused while NATS is unreachable keeps the key, and the same-key
@@ -312,16 +325,7 @@ async fn a_retry_after_an_unconfirmed_publish_gets_the_same_task_and_runs_it_onc
     let body = r#"{"type":"echo","payload":{"order":7}}"#;
 
     proxy.stall();
-    let unconfirmed = client.post_task_with_key("order-7", body).await;
-    assert_eq!(unconfirmed.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let problem: Value = unconfirmed.json().await.unwrap();
-    assert!(
-        problem["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("#publish-unconfirmed"),
-        "{problem}"
-    );
+    assert_unconfirmed(client.post_task_with_key("order-7", body).await).await;
     // The stalled bytes reach the server now: the first publish is stored after all.
     proxy.restore();
     client
@@ -337,16 +341,7 @@ async fn a_retry_after_an_unconfirmed_publish_gets_the_same_task_and_runs_it_onc
     // whose outcome the gateway does not know.
     proxy.cut_off();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let refused = client.post_task_with_key("order-7", body).await;
-    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let problem: Value = refused.json().await.unwrap();
-    assert!(
-        problem["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("#publish-unconfirmed"),
-        "{problem}"
-    );
+    assert_unconfirmed(client.post_task_with_key("order-7", body).await).await;
     proxy.restore();
 
     let retry = tasklane_testkit::eventually(
