@@ -205,6 +205,18 @@ impl ApiError {
         .retry_after(2)
     }
 
+    /// 503: the publish may or may not have been stored (no PubAck in time, or the
+    /// connection broke while waiting for it).
+    pub(crate) fn publish_unconfirmed() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "publish-unconfirmed",
+            "Publish unconfirmed",
+            "the task queue did not confirm the task; it may have been accepted: retry with the same Idempotency-Key to get exactly one task",
+        )
+        .retry_after(2)
+    }
+
     /// 503: Valkey did not answer.
     pub(crate) fn store_unavailable() -> Self {
         Self::new(

@@ -1,12 +1,16 @@
 //! Submission, for one task and for a batch alike, in one order:
-//! validate → admit under the tenant's quota → claim the idempotency key (scoped to
-//! the tenant) → publish → record `queued` → complete the key with the answer, or
-//! release it when nothing was accepted.
+//! validate → admit under the tenant's quota → fix the task id → claim the
+//! idempotency key (scoped to the tenant) → publish → record `queued` → complete the
+//! key with the answer, or let go of it when nothing was accepted.
 //!
-//! The task id is fixed before the publish ([`publish::Outgoing`]) and every key is
-//! held through a claim that knows whether a publish may be in flight, so that a
-//! retry after an unknown publish outcome can later re-publish the same id, and so
-//! that keys can be scoped (per tenant) in one place: [`IdempotencyKey`].
+//! The task id is fixed before the publish and stored with the idempotency claim. A
+//! publish whose outcome is unknown (no PubAck in time, a broken connection) keeps the
+//! claim, and the client's retry with the same key resumes it: the same id is
+//! published again and JetStream's duplicate window drops the copy, so the retry
+//! answers with the one task. Only a publish that certainly stored nothing frees the
+//! key. A batch's ids derive from its first one ([`TaskId::nth`]), so a retried batch
+//! re-publishes the same ids too. Keys can be scoped (per tenant) in one place:
+//! [`IdempotencyKey`].
 
 mod answer;
 mod idempotency;
@@ -22,7 +26,8 @@ use axum::http::{HeaderValue, StatusCode};
 use serde_json::value::RawValue;
 use tasklane_core::config::LimitsSettings;
 use tasklane_core::queue::Queue;
-use tasklane_core::store::{Claim, Store};
+use tasklane_core::store::{Claim, PlannedTask, Store};
+use tasklane_core::task::{TaskId, now_rfc3339};
 
 pub(crate) use answer::{Accepted, Answer, Replay};
 use answer::{Item, render_batch};
@@ -58,7 +63,9 @@ enum Slot {
 
 impl Intake {
     /// Intake publishing to `queue`, keeping records and keys in `store`.
-    /// `request_timeout` bounds how long a key stays reserved for a request.
+    /// `request_timeout` bounds how long a key stays reserved for a request, the work
+    /// stream's `duplicate_window` how long a key with an unknown publish outcome is
+    /// kept for a retry (see [`Claims::new`]).
     pub(crate) fn new(
         queue: Queue,
         store: Store,
@@ -66,11 +73,17 @@ impl Intake {
         limits: &LimitsSettings,
         metrics: IntakeMetrics,
         request_timeout: Duration,
+        duplicate_window: Duration,
     ) -> Self {
         Self {
             rules,
             quota: Quota::new(store.clone(), limits),
-            claims: Claims::new(store.clone(), request_timeout, metrics.idempotent_replays),
+            claims: Claims::new(
+                store.clone(),
+                request_timeout,
+                duplicate_window,
+                metrics.idempotent_replays,
+            ),
             publisher: Publisher::new(queue, store, metrics.submitted, metrics.publish_errors),
         }
     }
@@ -97,20 +110,31 @@ impl Intake {
             .admit(principal, 1, origin.request_id.as_deref())
             .await?;
         let mut claim = match self
-            .claim_header_key(&principal.tenant, idempotency_key.as_ref(), &raw)
+            .claim_header_key(
+                &principal.tenant,
+                idempotency_key.as_ref(),
+                &raw,
+                planned_now(),
+            )
             .await?
         {
             ControlFlow::Continue(claim) => claim,
             ControlFlow::Break(replayed) => return Ok(replayed),
         };
 
-        let task = Outgoing::new(task, &principal.tenant, &origin);
+        let task = Outgoing::new(
+            task,
+            &principal.tenant,
+            &origin,
+            &planned_by(claim.as_ref()),
+        );
         if let Some(claim) = &mut claim {
             claim.publishing();
         }
-        if let Err(error) = self.publisher.enqueue(&task).await {
-            idempotency::release(claim).await;
-            return Err(error);
+        if let Err(unqueued) = self.publisher.enqueue(&task).await {
+            let resumed = claim.as_ref().is_some_and(Claim::resumed);
+            idempotency::let_go(claim, unqueued.not_stored).await;
+            return Err(unqueued.answer(resumed));
         }
         let accepted = Accepted::queued(task.id);
         idempotency::complete(claim, StatusCode::ACCEPTED, &accepted.body()).await;
@@ -137,13 +161,22 @@ impl Intake {
             .admit(principal, items.len(), origin.request_id.as_deref())
             .await?;
         let mut batch_claim = match self
-            .claim_header_key(&principal.tenant, idempotency_key.as_ref(), &raw)
+            .claim_header_key(
+                &principal.tenant,
+                idempotency_key.as_ref(),
+                &raw,
+                planned_now(),
+            )
             .await?
         {
             ControlFlow::Continue(claim) => claim,
             ControlFlow::Break(replayed) => return Ok(replayed),
         };
-        let slots = match self.claim_items(items, &principal.tenant, &origin).await {
+        let first = planned_by(batch_claim.as_ref());
+        let slots = match self
+            .claim_items(items, &principal.tenant, &origin, &first)
+            .await
+        {
             Ok(slots) => slots,
             Err(error) => {
                 idempotency::release(batch_claim).await;
@@ -154,14 +187,18 @@ impl Intake {
         if let Some(claim) = &mut batch_claim {
             claim.publishing();
         }
-        let mut items = self.publish_items(slots).await;
+        let (mut items, none_stored) = self.publish_items(slots).await;
         let answered = items.iter().filter(|item| item.is_answered()).count();
         let causes: Vec<_> = items.iter_mut().flat_map(Item::take_causes).collect();
         if answered == 0 {
-            idempotency::release(batch_claim).await;
-            return Err(causes
-                .into_iter()
-                .fold(ApiError::queue_unavailable(), ApiError::caused_by));
+            let resumed = batch_claim.as_ref().is_some_and(Claim::resumed);
+            idempotency::let_go(batch_claim, none_stored).await;
+            let error = if none_stored && !resumed {
+                ApiError::queue_unavailable()
+            } else {
+                ApiError::publish_unconfirmed()
+            };
+            return Err(causes.into_iter().fold(error, ApiError::caused_by));
         }
         let status = if answered == items.len() {
             StatusCode::ACCEPTED
@@ -177,19 +214,21 @@ impl Intake {
         })
     }
 
-    /// Claims the request's `Idempotency-Key` (checked against the raw body), if it
-    /// has one; breaks with the stored answer when the request was answered before.
+    /// Claims the request's `Idempotency-Key` (checked against the raw body) for
+    /// `fresh`, if it has one; breaks with the stored answer when the request was
+    /// answered before.
     async fn claim_header_key(
         &self,
         tenant: &str,
         value: Option<&HeaderValue>,
         raw: &[u8],
+        fresh: PlannedTask,
     ) -> Result<ControlFlow<Answer, Option<Claim>>, ApiError> {
         let Some(value) = value else {
             return Ok(ControlFlow::Continue(None));
         };
         let key = IdempotencyKey::from_header(value, raw)?;
-        Ok(match self.claims.claim(tenant, &key).await? {
+        Ok(match self.claims.claim(tenant, &key, fresh).await? {
             Claimed::Fresh(claim) => ControlFlow::Continue(Some(claim)),
             Claimed::Replay(replay) => ControlFlow::Break(Answer::Replayed(replay)),
         })
@@ -227,17 +266,24 @@ impl Intake {
 
     /// Claims the item keys, all or nothing: when one cannot be claimed, the ones
     /// claimed so far are released before the error (naming the item) is returned.
+    /// Item `i` is planned as the `i`th id after `first`, unless its key resumes an
+    /// earlier request's task.
     async fn claim_items(
         &self,
         items: Vec<(ValidTask, Option<IdempotencyKey>)>,
         tenant: &str,
         origin: &Origin,
+        first: &PlannedTask,
     ) -> Result<Vec<Slot>, ApiError> {
         let mut slots = Vec::with_capacity(items.len());
         for (index, (task, key)) in items.into_iter().enumerate() {
+            let planned = PlannedTask {
+                id: first.id.nth(index as u64),
+                created_at: first.created_at.clone(),
+            };
             let claim = match key {
                 None => None,
-                Some(key) => match self.claims.claim(tenant, &key).await {
+                Some(key) => match self.claims.claim(tenant, &key, planned.clone()).await {
                     Ok(Claimed::Fresh(claim)) => Some(claim),
                     Ok(Claimed::Replay(replay)) => {
                         slots.push(Slot::Replayed(replay.body));
@@ -253,13 +299,18 @@ impl Intake {
                     }
                 },
             };
-            slots.push(Slot::Fresh(Outgoing::new(task, tenant, origin), claim));
+            let planned = claim.as_ref().map_or(planned, |c| c.task().clone());
+            slots.push(Slot::Fresh(
+                Outgoing::new(task, tenant, origin, &planned),
+                claim,
+            ));
         }
         Ok(slots)
     }
 
-    /// Publishes the fresh items and settles each item's key by its outcome.
-    async fn publish_items(&self, mut slots: Vec<Slot>) -> Vec<Item> {
+    /// Publishes the fresh items and settles each item's key by its outcome. Also says
+    /// whether every failed publish certainly stored nothing.
+    async fn publish_items(&self, mut slots: Vec<Slot>) -> (Vec<Item>, bool) {
         for slot in &mut slots {
             if let Slot::Fresh(_, Some(claim)) = slot {
                 claim.publishing();
@@ -274,6 +325,7 @@ impl Intake {
             .collect();
         let mut outcomes = self.publisher.enqueue_many(&fresh).await.into_iter();
         let mut items = Vec::with_capacity(slots.len());
+        let mut none_stored = true;
         for slot in slots {
             let item = match slot {
                 Slot::Replayed(body) => Item::replayed(body),
@@ -289,15 +341,30 @@ impl Intake {
                             }
                             Item::Accepted(accepted)
                         }
-                        Err(error) => {
-                            idempotency::release(claim).await;
-                            Item::Failed(error)
+                        Err(unqueued) => {
+                            let resumed = claim.as_ref().is_some_and(Claim::resumed);
+                            none_stored &= unqueued.not_stored && !resumed;
+                            idempotency::let_go(claim, unqueued.not_stored).await;
+                            Item::Failed(unqueued.answer(resumed))
                         }
                     }
                 }
             };
             items.push(item);
         }
-        items
+        (items, none_stored)
     }
+}
+
+/// A new task id and creation time, fixed before anything is claimed or published.
+fn planned_now() -> PlannedTask {
+    PlannedTask {
+        id: TaskId::new(),
+        created_at: now_rfc3339(),
+    }
+}
+
+/// The task the claim says to publish; without a key, a new one.
+fn planned_by(claim: Option<&Claim>) -> PlannedTask {
+    claim.map_or_else(planned_now, |claim| claim.task().clone())
 }

@@ -55,6 +55,7 @@ impl Gateway {
             &settings.limits,
             metrics.intake,
             api.request_timeout,
+            settings.stream.duplicate_window,
         );
         let readiness = GatewayReadiness::new(queue.clone(), store.clone(), shutdown);
         let state = AppState::new(intake, queue.clone(), store, BodyLimit(api.max_body_bytes));

@@ -79,7 +79,9 @@ async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::Clie
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
-        .ping_interval(Duration::from_secs(10))
+        // The client gives up on a connection after two unanswered pings, on the
+        // third tick: a stalled node is left within three intervals.
+        .ping_interval(settings.ping_interval)
         .reconnect_delay_callback(|attempts| {
             // Quick first retries so a restarted server is picked up within a second;
             // capped so a long outage does not hammer it.
@@ -213,7 +215,7 @@ impl Queue {
             .js
             .send_publish(subject, publish)
             .await
-            .map_err(QueueError::Publish)?;
+            .map_err(QueueError::PublishNotSent)?;
         // The PubAck wait is bounded by the context's ack timeout (`publish_timeout`);
         // a second timer here would cost one more timer entry per task.
         match ack.await {

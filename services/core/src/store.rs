@@ -24,6 +24,7 @@ mod error;
 mod group_commit;
 mod idempotency;
 mod records;
+mod replicas;
 mod scripts;
 
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use fred::prelude::*;
 pub use admission::{Admission, TenantLimits};
 pub use error::StoreError;
 use group_commit::GroupCommit;
-pub use idempotency::{Claim, IdempotencyState};
+pub use idempotency::{Claim, IdempotencyState, PlannedTask, ReservationTimes};
 use records::{AttemptRequest, OutcomeRequest, OwnedIdentity};
 pub use records::{AttemptStart, Counters, FinalOutcome, RecordIdentity, TaskRecord};
 use scripts::Scripts;
@@ -63,7 +64,6 @@ pub struct Store {
 struct Inner {
     client: Client,
     scripts: Scripts,
-    ttl_ms: u64,
     queued_records: GroupCommit<OwnedIdentity, (), fred::error::Error>,
     attempt_starts: GroupCommit<AttemptRequest, AttemptStart, fred::error::Error>,
     outcomes: GroupCommit<OutcomeRequest, bool, fred::error::Error>,
@@ -75,22 +75,13 @@ impl Store {
     /// so a Valkey restart never needs a restart of ours. Must be called within a
     /// Tokio runtime: the group-commit writers are spawned on it. `ttl` is how long
     /// task records are kept.
+    ///
+    /// With `valkey.sentinels` set, the primary is found through Sentinel, and again
+    /// after every lost connection, so a failover is followed without a restart. With
+    /// `valkey.min_replicas_ack` above 0, each batch of outcome writes is followed by
+    /// one `WAIT` (see [`replicas`]).
     pub fn connect(settings: &ValkeySettings, ttl: Duration) -> Result<Self, StoreError> {
-        let mut config = Config::from_url(settings.url.expose())?;
-        // Keep trying when Valkey is down at start-up too, instead of giving up on
-        // the first connection: pods start in any order.
-        config.fail_fast = false;
-        let client = Builder::from_config(config)
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(2);
-                c.internal_command_timeout = Duration::from_secs(2);
-                c.max_command_attempts = 2;
-            })
-            .with_performance_config(|p| {
-                p.default_command_timeout = COMMAND_TIMEOUT;
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
-            .build()?;
+        let client = build_client(settings, COMMAND_TIMEOUT)?;
         client.connect();
         let ttl_ms = ttl.as_millis() as u64;
         let scripts = Scripts::load();
@@ -98,7 +89,7 @@ impl Store {
             let (client, script) = (client.clone(), scripts.record_queued_many.clone());
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |tasks| {
                 let borrowed: Vec<_> = tasks.iter().map(OwnedIdentity::borrow).collect();
-                let call = records::record_queued(&client, &script, ttl_ms, &borrowed);
+                let call = records::record_queued(&client, &script, &borrowed);
                 async move {
                     call.await?;
                     Ok(vec![(); tasks.len()])
@@ -112,16 +103,37 @@ impl Store {
             })
         };
         let outcomes = {
-            let (client, script) = (client.clone(), scripts.finish_many.clone());
+            let confirm = replicas::Confirmation::from_settings(settings);
+            // `WAIT` blocks the connection it is sent on, so outcome writes get their
+            // own: reads and the other writes never queue behind a replica wait.
+            let client = match confirm {
+                Some(_) => {
+                    let own =
+                        build_client(settings, COMMAND_TIMEOUT + settings.replica_ack_timeout)?;
+                    own.connect();
+                    own
+                }
+                None => client.clone(),
+            };
+            let script = scripts.finish_many.clone();
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
-                records::write_outcomes(client.clone(), script.clone(), ttl_ms, requests)
+                let connection = confirm.map(|_| replicas::Connection::of(&client));
+                let write =
+                    records::write_outcomes(client.clone(), script.clone(), ttl_ms, requests);
+                let client = client.clone();
+                async move {
+                    let written = write.await?;
+                    if let (Some(confirm), Some(connection)) = (confirm, connection) {
+                        confirm.wait(&client, connection).await?;
+                    }
+                    Ok(written)
+                }
             })
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 scripts,
-                ttl_ms,
                 queued_records,
                 attempt_starts,
                 outcomes,
@@ -152,7 +164,7 @@ impl Store {
         let inner = &self.inner;
         let calls = tasks.chunks(BATCH_LIMIT).map(|chunk| {
             let script = &inner.scripts.record_queued_many;
-            records::record_queued(&inner.client, script, inner.ttl_ms, chunk)
+            records::record_queued(&inner.client, script, chunk)
         });
         let mut written = 0;
         for result in futures::future::join_all(calls).await {
@@ -162,15 +174,22 @@ impl Store {
     }
 
     /// Counts the start of an attempt, unless the task is finished or `max_attempts`
-    /// attempts were already started.
+    /// attempts were already started. `deliveries` and `published_ms` describe the
+    /// message: a redelivery published longer than the records' ttl ago that finds no
+    /// record is a task that finished long ago ([`AttemptStart::RecordExpired`]),
+    /// since only finished records expire.
     pub async fn start_attempt(
         &self,
         task: RecordIdentity<'_>,
         max_attempts: u32,
+        deliveries: i64,
+        published_ms: u64,
     ) -> Result<AttemptStart, StoreError> {
         let request = AttemptRequest {
             task: task.into(),
             max_attempts,
+            redelivered: deliveries > 1,
+            published_ms,
         };
         Ok(self.inner.attempt_starts.submit(request).await?)
     }
@@ -184,7 +203,7 @@ impl Store {
             .evalsha_with_reload(
                 &inner.client,
                 vec![keys::task(id)],
-                vec![error.to_string(), now_rfc3339(), inner.ttl_ms.to_string()],
+                vec![error.to_string(), now_rfc3339()],
             )
             .await?;
         Ok(())
@@ -203,13 +222,15 @@ impl Store {
     }
 
     /// Writes the outcome and bumps the counters. Returns false when the task already
-    /// had an outcome (a redelivery), in which case nothing changed.
+    /// had an outcome (a redelivery), in which case nothing changed. `attempts` (the
+    /// attempts the caller knows were made) raises the record's count if it is lower.
     pub async fn finish(
         &self,
         task: RecordIdentity<'_>,
         outcome: &FinalOutcome<'_>,
+        attempts: u32,
     ) -> Result<bool, StoreError> {
-        let request = OutcomeRequest::new(task, outcome);
+        let request = OutcomeRequest::new(task, outcome, attempts);
         Ok(self.inner.outcomes.submit(request).await?)
     }
 
@@ -256,25 +277,59 @@ impl Store {
     }
 
     /// Reserves `tenant`'s `key` for a request whose canonical body hashes to
-    /// `body_hash`, or reports what holds it. Keys are per tenant: the same key from two
-    /// tenants names two requests. The reservation expires after `in_flight_ttl`, so a
-    /// gateway that dies mid-request does not block the key for a day.
+    /// `body_hash` and that would publish `fresh`; resumes a reservation for the same
+    /// body whose publish outcome was left unknown (the claim then names that earlier
+    /// task); or reports what holds the key. Keys are per tenant: the same key from two
+    /// tenants names two requests. See [`ReservationTimes`] for how long it is held.
     pub async fn idempotency_reserve(
         &self,
         tenant: &str,
         key: &str,
         body_hash: &str,
-        in_flight_ttl: Duration,
+        fresh: PlannedTask,
+        times: ReservationTimes,
     ) -> Result<IdempotencyState, StoreError> {
         let inner = &self.inner;
         idempotency::reserve(
             &inner.client,
-            &inner.scripts.idempotency_reserve,
+            (
+                &inner.scripts.idempotency_reserve,
+                &inner.scripts.idempotency_let_go,
+            ),
             tenant,
             key,
             body_hash,
-            in_flight_ttl,
+            fresh,
+            times,
         )
         .await
     }
+}
+
+/// A client for `settings` (through Sentinel when configured) whose commands wait up
+/// to `command_timeout`, reconnecting forever.
+fn build_client(
+    settings: &ValkeySettings,
+    command_timeout: Duration,
+) -> Result<Client, StoreError> {
+    let mut config = Config::from_url(settings.url.expose())?;
+    if let Some(sentinels) = settings.sentinel_addrs() {
+        // The URL still gives the scheme (TLS), password and database; Sentinel gives
+        // the primary's address, asked again on every reconnect.
+        config.server = ServerConfig::new_sentinel(sentinels, settings.sentinel_service.clone());
+    }
+    // Keep trying when Valkey is down at start-up too, instead of giving up on
+    // the first connection: pods start in any order.
+    config.fail_fast = false;
+    Ok(Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.internal_command_timeout = Duration::from_secs(2);
+            c.max_command_attempts = 2;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = command_timeout;
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
+        .build()?)
 }

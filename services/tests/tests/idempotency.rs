@@ -1,13 +1,29 @@
 //! Idempotency-Key: replay with the original answer, 422 on a different body, 409
-//! while the first is in flight, keys freed when nothing was accepted, and per-item
-//! keys in batches.
+//! while the first is in flight, keys freed when nothing was accepted, kept (and the
+//! same task id re-published) when the publish outcome is unknown, and per-item keys
+//! in batches.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tasklane_core::store::{IdempotencyState, Store};
-use tasklane_testkit::Stack;
+use tasklane_core::store::{IdempotencyState, PlannedTask, ReservationTimes, Store};
+use tasklane_core::task::{TaskId, now_rfc3339};
+use tasklane_testkit::{FaultProxy, Stack};
+
+fn planned() -> PlannedTask {
+    PlannedTask {
+        id: TaskId::new(),
+        created_at: now_rfc3339(),
+    }
+}
+
+fn held_for(in_flight: Duration) -> ReservationTimes {
+    ReservationTimes {
+        in_flight,
+        lifetime: Duration::from_secs(120),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_request_replays_the_original_answer_and_enqueues_once() {
@@ -85,7 +101,13 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
     )
     .unwrap();
     let IdempotencyState::Reserved(_claim) = store
-        .idempotency_reserve("default", &key.key, &key.body_hash, Duration::from_secs(30))
+        .idempotency_reserve(
+            "default",
+            &key.key,
+            &key.body_hash,
+            planned(),
+            held_for(Duration::from_secs(30)),
+        )
         .await
         .unwrap()
     else {
@@ -214,7 +236,13 @@ async fn a_dropped_claim_frees_its_key_unless_a_publish_may_be_in_flight() {
     let settings = stack.settings(&[]);
     let store = Store::connect(&settings.valkey, settings.results.ttl).unwrap();
     let reserve = |key: &'static str| {
-        store.idempotency_reserve("default", key, "hash", Duration::from_secs(60))
+        store.idempotency_reserve(
+            "default",
+            key,
+            "hash",
+            planned(),
+            held_for(Duration::from_secs(60)),
+        )
     };
     let (IdempotencyState::Reserved(mut published), IdempotencyState::Reserved(abandoned)) = (
         reserve("published").await.unwrap(),
@@ -223,6 +251,7 @@ async fn a_dropped_claim_frees_its_key_unless_a_publish_may_be_in_flight() {
         panic!("both keys were free");
     };
     published.publishing();
+    let published_task = published.task().clone();
     // A request cut off mid-publish (say by its deadline), then one cut off before it.
     drop(published);
     drop(abandoned);
@@ -239,10 +268,113 @@ async fn a_dropped_claim_frees_its_key_unless_a_publish_may_be_in_flight() {
     )
     .await;
     assert!(
+        !_reclaimed.resumed(),
+        "a claim dropped before its publish frees the key for a fresh task"
+    );
+    let resumed = tasklane_testkit::eventually(
+        Duration::from_secs(10),
+        "the cut-off publish to be handed to a retry",
+        || async {
+            match reserve("published").await.unwrap() {
+                IdempotencyState::Reserved(claim) => Some(claim),
+                IdempotencyState::InFlight { .. } => None,
+                other => panic!("unexpected {other:?}"),
+            }
+        },
+    )
+    .await;
+    assert!(
+        resumed.resumed(),
+        "a claim dropped while its publish may be in flight keeps the key"
+    );
+    assert_eq!(
+        resumed.task(),
+        &published_task,
+        "the retry publishes the same task id"
+    );
+    assert!(
         matches!(
             reserve("published").await.unwrap(),
             IdempotencyState::InFlight { .. }
         ),
-        "a claim dropped while its publish may be in flight keeps the key"
+        "the resumed reservation is in flight again"
     );
+}
+
+/// A 503 that says the task may have been accepted.
+async fn assert_unconfirmed(response: reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#publish-unconfirmed"),
+        "{problem}"
+    );
+}
+
+/// The publish reaches the server side of the connection, but its PubAck does not come
+/// back in time (a stalled path): the gateway cannot know whether JetStream stored the
+/// task. A retry refused while NATS is unreachable keeps the key, and the same-key
+/// retry after the path heals answers with that task; exactly one task runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_an_unconfirmed_publish_gets_the_same_task_and_runs_it_once() {
+    let stack = Stack::start();
+    let worker = stack.worker(&[]).await;
+    let nats_addr = format!("127.0.0.1:{}", stack.nats.port).parse().unwrap();
+    let proxy = FaultProxy::start(nats_addr);
+    let proxied_url = format!("nats://{}", proxy.addr());
+    let api = stack
+        .api(&[("TASKLANE_NATS__URL", proxied_url.as_str())])
+        .await;
+    let client = api.client();
+    let body = r#"{"type":"echo","payload":{"order":7}}"#;
+
+    proxy.stall();
+    assert_unconfirmed(client.post_task_with_key("order-7", body).await).await;
+    // The stalled bytes reach the server now: the first publish is stored after all.
+    proxy.restore();
+    client
+        .wait_for_stats(
+            "the first publish to run",
+            Duration::from_secs(20),
+            |stats| stats["worker_processed_count"].as_u64() == Some(1),
+        )
+        .await;
+
+    // A retry while the gateway is cut off from NATS is refused before anything is
+    // sent; that must not free the key either: the first publish is still the one
+    // whose outcome the gateway does not know.
+    proxy.cut_off();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_unconfirmed(client.post_task_with_key("order-7", body).await).await;
+    proxy.restore();
+
+    let retry = tasklane_testkit::eventually(
+        Duration::from_secs(20),
+        "the same-key retry to be answered",
+        || async {
+            let response = client.post_task_with_key("order-7", body).await;
+            match response.status() {
+                StatusCode::ACCEPTED => Some(response),
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT => None,
+                other => panic!("retry answered {other}"),
+            }
+        },
+    )
+    .await;
+    let accepted: Value = retry.json().await.unwrap();
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let task = client.task(&id).await;
+    assert_eq!(
+        task["status"], "succeeded",
+        "the retry answered with the task the first publish stored: {task}"
+    );
+    // Give a wrongly enqueued second task time to run before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(client.processed_count().await, 1, "exactly one task ran");
+    assert_eq!(stack.work_stream_messages().await, 0);
+    api.stop().await;
+    worker.stop().await;
 }

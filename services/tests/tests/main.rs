@@ -1,11 +1,12 @@
 //! End-to-end tests of tasklane against real nats-server and valkey-server processes,
-//! one module per area. The tests in `faults` kill, stop and restart processes; they
+//! one module per area. The tests in `faults` and `failover` kill, stop and restart processes; they
 //! run one at a time (.config/nextest.toml).
 
 mod api_contract;
 mod audit;
 mod authentication;
 mod credentials;
+mod failover;
 mod faults;
 mod idempotency;
 mod observability;

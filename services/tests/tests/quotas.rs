@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tasklane_core::store::{FinalOutcome, RecordIdentity, Store};
+use tasklane_core::task::now_millis;
 use tasklane_testkit::{Stack, eventually};
 
 const RATE: &[(&str, &str)] = &[
@@ -152,26 +153,32 @@ async fn the_outstanding_count_is_exact_through_duplicates_and_worker_created_re
     store.record_queued(who(&ids[1])).await.unwrap();
     assert_eq!(count().await, 2);
     // A worker starts a task whose gateway record was lost: it opens the count.
-    store.start_attempt(who(&ids[2]), 5).await.unwrap();
+    store
+        .start_attempt(who(&ids[2]), 5, 1, now_millis())
+        .await
+        .unwrap();
     assert_eq!(count().await, 3);
     // Starting a recorded task again opens nothing.
-    store.start_attempt(who(&ids[0]), 5).await.unwrap();
+    store
+        .start_attempt(who(&ids[0]), 5, 1, now_millis())
+        .await
+        .unwrap();
     assert_eq!(count().await, 3);
     // Finishing closes once, however often it is delivered.
     let done = FinalOutcome::Succeeded { result: "{}" };
-    assert!(store.finish(who(&ids[0]), &done).await.unwrap());
-    assert!(!store.finish(who(&ids[0]), &done).await.unwrap());
+    assert!(store.finish(who(&ids[0]), &done, 1).await.unwrap());
+    assert!(!store.finish(who(&ids[0]), &done, 1).await.unwrap());
     assert_eq!(count().await, 2);
     // Dead-lettering closes too.
     let dead = FinalOutcome::Dead { error: "boom" };
-    assert!(store.finish(who(&ids[2]), &dead).await.unwrap());
+    assert!(store.finish(who(&ids[2]), &dead, 1).await.unwrap());
     assert_eq!(count().await, 1);
     // A record created already finished (a malformed message) was never open.
-    assert!(store.finish(who(&ids[3]), &dead).await.unwrap());
+    assert!(store.finish(who(&ids[3]), &dead, 1).await.unwrap());
     assert_eq!(count().await, 1);
     // Another tenant's count is its own.
     assert_eq!(store.outstanding("other").await.unwrap(), 0);
-    assert!(store.finish(who(&ids[1]), &done).await.unwrap());
+    assert!(store.finish(who(&ids[1]), &done, 1).await.unwrap());
     assert_eq!(count().await, 0);
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use tasklane_core::store::{AttemptStart, Counters, FinalOutcome, RecordIdentity, Store};
-use tasklane_core::task::{TaskId, TaskStatus};
+use tasklane_core::task::{TaskId, TaskStatus, now_millis};
 use tasklane_testkit::Stack;
 
 const TASKS: usize = 300;
@@ -67,7 +67,7 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
         tasks
             .iter()
             .chain(&tasks[..RACED])
-            .map(|task| store.start_attempt(task.who(), 2)),
+            .map(|task| store.start_attempt(task.who(), 2, 1, now_millis())),
     )
     .await;
     let mut started: Vec<u32> = starts
@@ -85,7 +85,7 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
     for start in join_all(
         tasks[..RACED]
             .iter()
-            .map(|t| store.start_attempt(t.who(), 2)),
+            .map(|t| store.start_attempt(t.who(), 2, 1, now_millis())),
     )
     .await
     {
@@ -108,7 +108,7 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
         .enumerate()
         .filter(|(i, _)| finished_before(*i))
     {
-        assert!(store.finish(task.who(), &outcomes[index]).await.unwrap());
+        assert!(store.finish(task.who(), &outcomes[index], 1).await.unwrap());
     }
     // Then every outcome is written twice at once: exactly one of each pair changes
     // anything, and neither does for a task that was already finished.
@@ -117,7 +117,7 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
             .iter()
             .zip(&outcomes)
             .chain(tasks.iter().zip(&outcomes))
-            .map(|(task, outcome)| store.finish(task.who(), outcome)),
+            .map(|(task, outcome)| store.finish(task.who(), outcome, 1)),
     )
     .await;
     let (first, second) = writes.split_at(TASKS);
@@ -170,7 +170,10 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
 
     // A finished task's late delivery finds its outcome, not a new attempt.
     assert_eq!(
-        store.start_attempt(tasks[0].who(), 5).await.unwrap(),
+        store
+            .start_attempt(tasks[0].who(), 5, 1, now_millis())
+            .await
+            .unwrap(),
         AttemptStart::AlreadyFinished(TaskStatus::Succeeded)
     );
 }

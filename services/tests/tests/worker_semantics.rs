@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::{Value, json};
+use tasklane_core::store::{FinalOutcome, RecordIdentity, Store};
 use tasklane_testkit::client::metric_value;
 use tasklane_testkit::{ApiClient, Stack, eventually};
 
@@ -342,4 +344,159 @@ async fn status_only_moves_forward() {
         (rank == 2).then_some(())
     })
     .await;
+}
+
+/// A worker takes from the queue only what it can start at once: with concurrency 2
+/// and a backlog of long tasks, the consumer never has more than 2 messages out
+/// (none waiting in the worker's buffer, their ack wait running), and a second worker
+/// started later gets the rest instead of waiting for the first to get to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_holds_no_more_messages_than_it_can_run() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let narrow = [("TASKLANE_WORKER__CONCURRENCY", "2")];
+    let first = stack.worker(&narrow).await;
+    let client = api.client();
+    let ids = client
+        .submit_batch(vec![json!({"type": "sleep", "payload": {"ms": 1500}}); 8])
+        .await;
+
+    let js = jetstream::new(stack.nats_client().await);
+    let stream_name = stack.settings(&[]).stream.name;
+    let mut most_out = 0;
+    for _ in 0..20 {
+        let stream = js.get_stream(&stream_name).await.unwrap();
+        let info = stream.consumer_info("workers").await.unwrap();
+        most_out = most_out.max(info.num_ack_pending);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        most_out <= 2,
+        "{most_out} messages out to a worker that runs 2 at a time"
+    );
+
+    let second = stack.worker(&narrow).await;
+    wait_idle(&client, ids.len() as u64).await;
+    let processed_by = |metrics: String| {
+        metric_value(
+            &metrics,
+            "worker_tasks_processed_total",
+            &[("type", "sleep"), ("outcome", "succeeded")],
+        )
+    };
+    assert!(
+        processed_by(second.client().metrics().await) >= 2.0,
+        "the second worker took part of the backlog"
+    );
+    assert_eq!(
+        processed_by(first.client().metrics().await)
+            + processed_by(second.client().metrics().await),
+        ids.len() as f64
+    );
+    second.stop().await;
+    first.stop().await;
+    api.stop().await;
+}
+
+/// Records of unfinished tasks never expire: a task can wait in the queue longer than
+/// `results.ttl`, and `GET /task/{id}` must find it all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_record_outlives_the_results_ttl() {
+    let stack = Stack::start();
+    let short_ttl = [("TASKLANE_RESULTS__TTL", "1s")];
+    tasklane_testkit::apps::declare_topology(&stack.settings(&short_ttl)).await;
+    let api = stack.api(&short_ttl).await;
+    let client = api.client();
+    let id = client.submit(&json!({"type": "echo", "payload": 1})).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(client.task(&id).await["status"], "queued");
+
+    let worker = stack.worker(&short_ttl).await;
+    client
+        .wait_for_status(&id, "succeeded", Duration::from_secs(20))
+        .await;
+    worker.stop().await;
+    api.stop().await;
+}
+
+/// A worker finished a task, its ack was lost, and the message comes back after the
+/// finished record expired (`results.ttl`): it is acknowledged as the duplicate it is,
+/// not run and counted a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_redelivery_after_the_record_expired_is_not_counted_twice() {
+    let stack = Stack::start();
+    let short_ttl = [("TASKLANE_RESULTS__TTL", "1s")];
+    let settings = stack.settings(&short_ttl);
+    tasklane_testkit::apps::declare_topology(&settings).await;
+    let api = stack.api(&short_ttl).await;
+    let client = api.client();
+    let id = client.submit(&json!({"type": "echo", "payload": 1})).await;
+
+    // A worker takes the message, runs the task and writes its outcome, then dies
+    // before its ack reaches NATS.
+    let js = jetstream::new(stack.nats_client().await);
+    let consumer: jetstream::consumer::PullConsumer = js
+        .get_stream(&settings.stream.name)
+        .await
+        .unwrap()
+        .get_consumer("workers")
+        .await
+        .unwrap();
+    let mut taken = consumer.fetch().max_messages(1).messages().await.unwrap();
+    let message = taken.next().await.expect("the task's message").unwrap();
+    let store = Store::connect(&settings.valkey, settings.results.ttl).unwrap();
+    let created_at = client.task(&id).await["created_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = RecordIdentity {
+        id: &id,
+        task_type: "echo",
+        created_at: &created_at,
+        tenant: "default",
+    };
+    let published_ms = message.info().unwrap().published.unix_timestamp() as u64 * 1000;
+    store
+        .start_attempt(record, 5, 1, published_ms)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .finish(record, &FinalOutcome::Succeeded { result: "1" }, 1)
+            .await
+            .unwrap()
+    );
+    drop(message);
+    eventually(
+        Duration::from_secs(10),
+        "the finished record to expire",
+        || async {
+            let response = client.get(&format!("/task/{id}")).await;
+            (response.status() == reqwest::StatusCode::NOT_FOUND).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(client.processed_count().await, 1);
+
+    // The message comes back (its ack wait is over) to a worker.
+    let worker = stack.worker(&short_ttl).await;
+    eventually(
+        Duration::from_secs(20),
+        "the redelivery to be acknowledged",
+        || async { (stack.work_stream_messages().await == 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(client.processed_count().await, 1, "counted once");
+    let metrics = worker.client().metrics().await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "worker_tasks_processed_total",
+            &[("type", "echo"), ("outcome", "succeeded")]
+        ),
+        0.0,
+        "not run again"
+    );
+    worker.stop().await;
+    api.stop().await;
 }

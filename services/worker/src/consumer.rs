@@ -1,6 +1,5 @@
-//! The pull loop: pulls in batches of `worker.concurrency`, starts a message only when
-//! a concurrency permit is free (the rest of a batch waits in the client's buffer,
-//! without progress acks), and drains on shutdown.
+//! The pull loop: each pull asks for as many messages as there are free concurrency
+//! permits, so a worker never holds more tasks than it runs, and drains on shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,63 +30,72 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             consumer = bind(&ctx, &shutdown) => match consumer { Some(c) => c, None => break },
         };
-        let mut messages = match consumer
-            .stream()
-            .max_messages_per_batch(concurrency)
-            // Short-lived pull requests: a request left behind by a killed worker
-            // cannot hold on to redeliveries for long.
-            .heartbeat(Duration::from_secs(2))
-            .expires(Duration::from_secs(5))
-            .messages()
-            .await
-        {
-            Ok(messages) => messages,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not start pulling; retrying");
-                pause(&shutdown, Duration::from_secs(1)).await;
-                continue;
-            }
-        };
         ready.store(true, std::sync::atomic::Ordering::Release);
         tracing::info!(concurrency, "pulling tasks");
 
         loop {
             // Reap finished tasks so the set does not grow without bound.
             while running.try_join_next().is_some() {}
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    hand_back_buffered(&mut messages).await;
-                    break 'connect;
-                }
+            // Wait for one free slot, then take every slot free now: each pull asks
+            // for exactly as many messages as can start at once, so no message waits
+            // in this worker's buffer (its ack wait running) while another worker is
+            // idle.
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break 'connect,
                 permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
             };
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    hand_back_buffered(&mut messages).await;
-                    break 'connect;
-                }
-                next = messages.next() => next,
-            };
-            match next {
-                Some(Ok(message)) => {
-                    let ctx = ctx.clone();
-                    ctx.metrics.in_flight.inc();
-                    running.spawn(async move {
-                        let metrics = ctx.metrics.clone();
-                        delivery::handle(ctx, message).await;
-                        metrics.in_flight.dec();
-                        drop(permit);
-                    });
-                }
-                Some(Err(e)) => {
-                    // Missed heartbeats and similar: the stream recovers on its own
-                    // once NATS is back.
-                    tracing::warn!(error = %e, "pull stream error");
-                    pause(&shutdown, Duration::from_millis(200)).await;
-                }
-                None => {
-                    tracing::warn!("pull stream ended; re-binding the consumer");
+            let mut slots = vec![first];
+            while let Ok(permit) = permits.clone().try_acquire_owned() {
+                slots.push(permit);
+            }
+            let mut batch = match consumer
+                .batch()
+                .max_messages(slots.len())
+                // Short-lived pull requests: a request left behind by a killed worker
+                // cannot hold on to redeliveries for long.
+                .heartbeat(Duration::from_secs(2))
+                .expires(Duration::from_secs(5))
+                .messages()
+                .await
+            {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not pull; re-binding the consumer");
+                    pause(&shutdown, Duration::from_secs(1)).await;
                     continue 'connect;
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        hand_back_buffered(&mut batch).await;
+                        break 'connect;
+                    }
+                    next = batch.next() => next,
+                };
+                match next {
+                    Some(Ok(message)) => {
+                        let permit = slots
+                            .pop()
+                            .expect("a pull never brings more messages than it asked for");
+                        let ctx = ctx.clone();
+                        ctx.metrics.in_flight.inc();
+                        running.spawn(async move {
+                            let metrics = ctx.metrics.clone();
+                            delivery::handle(ctx, message).await;
+                            metrics.in_flight.dec();
+                            drop(permit);
+                        });
+                    }
+                    Some(Err(e)) => {
+                        // Missed heartbeats and similar: the next pull goes out once
+                        // NATS answers again.
+                        tracing::warn!(error = %e, "pull error");
+                        pause(&shutdown, Duration::from_millis(200)).await;
+                        break;
+                    }
+                    // The pull is complete or expired; unused slots are freed here.
+                    None => break,
                 }
             }
         }
@@ -129,7 +137,9 @@ async fn pause(shutdown: &CancellationToken, delay: Duration) -> bool {
 }
 
 /// Messages the client already received but no task took: give them straight back.
-async fn hand_back_buffered(messages: &mut async_nats::jetstream::consumer::pull::Stream) {
+async fn hand_back_buffered<E>(
+    messages: &mut (impl futures::Stream<Item = Result<async_nats::jetstream::Message, E>> + Unpin),
+) {
     while let Some(Some(Ok(message))) = messages.next().now_or_never() {
         if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
             tracing::debug!(error = %e, "buffered message not handed back; redelivered after ack_wait");

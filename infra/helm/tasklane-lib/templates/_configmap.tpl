@@ -13,6 +13,14 @@ data:
   {{- if .Values.config.nats.tls.enabled }}
   TASKLANE_NATS__TLS__CA_FILE: {{ printf "/etc/tasklane/nats-ca/%s" .Values.config.nats.tls.caKey | quote }}
   {{- end }}
+  {{- with .Values.config.valkey }}
+  {{- if .sentinels }}
+  TASKLANE_VALKEY__SENTINELS: {{ .sentinels | quote }}
+  TASKLANE_VALKEY__SENTINEL_SERVICE: {{ .sentinelService | quote }}
+  {{- end }}
+  TASKLANE_VALKEY__MIN_REPLICAS_ACK: {{ .minReplicasAck | quote }}
+  TASKLANE_VALKEY__REPLICA_ACK_TIMEOUT: {{ .replicaAckTimeout | quote }}
+  {{- end }}
   TASKLANE_STREAM__REPLICAS: {{ .Values.config.stream.replicas | quote }}
   TASKLANE_STREAM__DUPLICATE_WINDOW: {{ .Values.config.stream.duplicateWindow | quote }}
   TASKLANE_RESULTS__TTL: {{ .Values.config.results.ttl | quote }}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode};
 use prometheus::IntCounter;
 use sha2::{Digest, Sha256};
-use tasklane_core::store::{Claim, IdempotencyState, Store};
+use tasklane_core::store::{Claim, IdempotencyState, PlannedTask, ReservationTimes, Store};
 use tasklane_core::telemetry::ErrorChain;
 
 use crate::error::{ApiError, Cause};
@@ -70,32 +70,45 @@ pub(crate) struct Replay {
 /// Reserves keys in the store, and counts replays.
 pub(crate) struct Claims {
     store: Store,
-    /// How long a reservation may stay in flight before it lapses.
-    in_flight_ttl: Duration,
+    times: ReservationTimes,
     replays: IntCounter,
 }
 
 impl Claims {
-    /// `request_timeout` bounds a request; a reservation outlives any request that can
-    /// still be running, then lapses, so a crashed gateway does not block the key for
-    /// a whole day.
-    pub(crate) fn new(store: Store, request_timeout: Duration, replays: IntCounter) -> Self {
+    /// `request_timeout` bounds a request: a reservation is held in flight for longer
+    /// than any request that can still be running, so a crashed gateway blocks its key
+    /// only that long, after which a retry resumes the reservation. A reservation
+    /// lives for the stream's `duplicate_window` (configuration keeps that longer than
+    /// the in-flight time): resuming re-publishes the same message id, which is only
+    /// harmless while JetStream still remembers it.
+    pub(crate) fn new(
+        store: Store,
+        request_timeout: Duration,
+        duplicate_window: Duration,
+        replays: IntCounter,
+    ) -> Self {
         Self {
             store,
-            in_flight_ttl: request_timeout * 2,
+            times: ReservationTimes {
+                in_flight: request_timeout * 2,
+                lifetime: duplicate_window,
+            },
             replays,
         }
     }
 
-    /// Claims `tenant`'s `key` for this request, or finds the answer to replay.
+    /// Claims `tenant`'s `key` for this request, which would publish `fresh`, or finds
+    /// the answer to replay. A claimed key names the task to publish: `fresh`, or the
+    /// task of an earlier request whose publish outcome is unknown.
     pub(crate) async fn claim(
         &self,
         tenant: &str,
         key: &IdempotencyKey,
+        fresh: PlannedTask,
     ) -> Result<Claimed, ApiError> {
         let found = self
             .store
-            .idempotency_reserve(tenant, &key.key, &key.body_hash, self.in_flight_ttl)
+            .idempotency_reserve(tenant, &key.key, &key.body_hash, fresh, self.times)
             .await
             .map_err(|e| {
                 ApiError::store_unavailable()
@@ -130,11 +143,26 @@ pub(crate) async fn complete(claim: Option<Claim>, status: StatusCode, body: &st
     }
 }
 
-/// Frees the key after a request that accepted nothing, so the client can retry it.
+/// Frees the key after a request that certainly accepted nothing, so the client can
+/// retry it.
 pub(crate) async fn release(claim: Option<Claim>) {
     let Some(claim) = claim else { return };
     if let Err(e) = claim.release().await {
         tracing::warn!(error = %ErrorChain(&e), "idempotency key could not be released; it lapses on its own");
+    }
+}
+
+/// Settles the key of a request that published nothing for sure: freed when the task
+/// certainly was not stored, otherwise kept for a retry to re-publish the same task id.
+/// A resumed key is never freed: this request's publish failing says nothing about
+/// the earlier one, whose outcome is still unknown.
+pub(crate) async fn let_go(claim: Option<Claim>, not_stored: bool) {
+    let Some(claim) = claim else { return };
+    if not_stored && !claim.resumed() {
+        return release(Some(claim)).await;
+    }
+    if let Err(e) = claim.abandon().await {
+        tracing::warn!(error = %ErrorChain(&e), "idempotency key could not be handed to a retry; it does so once its holder deadline lapses");
     }
 }
 

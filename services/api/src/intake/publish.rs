@@ -1,9 +1,11 @@
 //! Enqueueing validated tasks: publish, wait for the PubAck, then write the `queued`
 //! record so `GET /task/{id}` finds the task from the moment the client hears 202.
+//! A failed publish says whether the task certainly was not stored ([`Unqueued`]),
+//! which decides whether its idempotency key may be freed.
 
 use prometheus::{IntCounter, IntCounterVec};
 use tasklane_core::queue::{Queue, TaskMessage};
-use tasklane_core::store::{RecordIdentity, Store};
+use tasklane_core::store::{PlannedTask, RecordIdentity, Store};
 use tasklane_core::task::{TaskId, TaskType};
 use tasklane_core::telemetry::ErrorChain;
 
@@ -21,8 +23,14 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    pub(crate) fn new(task: ValidTask, tenant: &str, origin: &Origin) -> Self {
-        let envelope = task.into_envelope();
+    /// `task` of `tenant` under the id and creation time `planned` for it.
+    pub(crate) fn new(
+        task: ValidTask,
+        tenant: &str,
+        origin: &Origin,
+        planned: &PlannedTask,
+    ) -> Self {
+        let envelope = task.into_envelope(planned);
         let message = TaskMessage::new(
             &envelope,
             tenant,
@@ -45,6 +53,31 @@ impl Outgoing {
             created_at: &self.created_at,
             tenant: &self.tenant,
         }
+    }
+}
+
+/// A task that was not acknowledged by JetStream.
+pub(crate) struct Unqueued {
+    /// The answer for the client: `queue-unavailable` when the task certainly was not
+    /// stored, `publish-unconfirmed` when it may have been.
+    pub(crate) error: ApiError,
+    /// Whether JetStream certainly did not store it (see
+    /// [`tasklane_core::queue::QueueError::publish_not_stored`]).
+    pub(crate) not_stored: bool,
+}
+
+impl Unqueued {
+    /// The answer for the client. When the request's key resumed an earlier request
+    /// (`resumed`), that request's publish may have been stored, so even a certain
+    /// refusal now is answered as unconfirmed.
+    pub(crate) fn answer(mut self, resumed: bool) -> ApiError {
+        if !(resumed && self.not_stored) {
+            return self.error;
+        }
+        self.error
+            .take_causes()
+            .into_iter()
+            .fold(ApiError::publish_unconfirmed(), ApiError::caused_by)
     }
 }
 
@@ -72,7 +105,7 @@ impl Publisher {
     }
 
     /// Publishes `task`; 503 when JetStream did not acknowledge it.
-    pub(crate) async fn enqueue(&self, task: &Outgoing) -> Result<(), ApiError> {
+    pub(crate) async fn enqueue(&self, task: &Outgoing) -> Result<(), Unqueued> {
         self.publish(task).await?;
         let id = task.id.to_string();
         if let Err(e) = self.store.record_queued(task.record(&id)).await {
@@ -87,7 +120,7 @@ impl Publisher {
     /// [`Publisher::enqueue`] for a batch: the publishes run concurrently, then the
     /// records of all that were acknowledged are written in one Valkey call rather
     /// than one per task. The outcomes are in the order of `tasks`.
-    pub(crate) async fn enqueue_many(&self, tasks: &[&Outgoing]) -> Vec<Result<(), ApiError>> {
+    pub(crate) async fn enqueue_many(&self, tasks: &[&Outgoing]) -> Vec<Result<(), Unqueued>> {
         let outcomes = futures::future::join_all(tasks.iter().map(|task| self.publish(task))).await;
         let accepted: Vec<&Outgoing> = tasks
             .iter()
@@ -111,11 +144,22 @@ impl Publisher {
         outcomes
     }
 
-    async fn publish(&self, task: &Outgoing) -> Result<(), ApiError> {
+    async fn publish(&self, task: &Outgoing) -> Result<(), Unqueued> {
         self.queue.publish_task(&task.message).await.map_err(|e| {
             self.publish_errors.inc();
-            ApiError::queue_unavailable()
-                .caused_by(Cause::new("task not accepted: publish failed", e).for_task(task.id))
+            let not_stored = e.publish_not_stored();
+            let (error, what) = if not_stored {
+                (
+                    ApiError::queue_unavailable(),
+                    "task not accepted: publish failed",
+                )
+            } else {
+                (ApiError::publish_unconfirmed(), "task publish unconfirmed")
+            };
+            Unqueued {
+                error: error.caused_by(Cause::new(what, e).for_task(task.id)),
+                not_stored,
+            }
         })
     }
 

@@ -3,9 +3,8 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tasklane_core::task::{
-    MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS, TaskEnvelope, TaskId, TaskType, now_rfc3339,
-};
+use tasklane_core::store::PlannedTask;
+use tasklane_core::task::{MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS, TaskEnvelope, TaskType};
 
 use crate::error::ApiError;
 
@@ -129,14 +128,15 @@ impl TaskRequest {
 
 impl ValidTask {
     /// The envelope to publish, with a new id and the creation time fixed now.
-    pub(crate) fn into_envelope(self) -> TaskEnvelope {
+    /// The task as it travels, under the id and creation time fixed for it.
+    pub(crate) fn into_envelope(self, planned: &PlannedTask) -> TaskEnvelope {
         TaskEnvelope {
-            id: TaskId::new(),
+            id: planned.id,
             task_type: self.task_type,
             payload: self.payload,
             max_attempts: self.max_attempts,
             timeout_ms: self.timeout_ms,
-            created_at: now_rfc3339(),
+            created_at: planned.created_at.clone(),
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct NatsSettings {
     pub token: Option<Secret>,
     pub user: Option<String>,
     pub password: Option<Secret>,
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
     #[serde(default)]
     pub tls: NatsTlsSettings,
 }
@@ -66,6 +68,29 @@ pub struct NatsTlsSettings {
 #[serde(deny_unknown_fields)]
 pub struct ValkeySettings {
     pub url: Secret,
+    pub sentinels: Option<String>,
+    pub sentinel_service: String,
+    pub min_replicas_ack: u32,
+    #[serde(with = "humantime_serde")]
+    pub replica_ack_timeout: Duration,
+}
+
+impl ValkeySettings {
+    /// The Sentinel addresses, when the primary is found through Sentinel.
+    pub fn sentinel_addrs(&self) -> Option<Vec<(String, u16)>> {
+        let list = self.sentinels.as_deref()?;
+        let addrs: Option<Vec<_>> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                let (host, port) = entry.rsplit_once(':')?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Some((host.to_string(), port.parse().ok()?))
+            })
+            .collect();
+        addrs.filter(|addrs| !addrs.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -115,6 +115,14 @@ fn bad_configuration_names_the_key() {
             "/does/not/exist.toml",
         ),
         (
+            &[("TASKLANE_VALKEY__SENTINELS", "10.0.0.1")],
+            "TASKLANE_VALKEY__SENTINELS",
+        ),
+        (
+            &[("TASKLANE_API__REQUEST_TIMEOUT", "1m")],
+            "TASKLANE_STREAM__DUPLICATE_WINDOW",
+        ),
+        (
             &[("TASKLANE_WORKER__RETRY_BASE_DELAY", "20m")],
             "TASKLANE_WORKER__RETRY_BASE_DELAY",
         ),
@@ -167,7 +175,8 @@ fn every_key_is_documented_once_with_a_meaning() {
             "auth.jwt.hs256_secret_file",
             "auth.jwt.issuer",
             "auth.jwt.audience",
-            "limits.tenant_burst"
+            "limits.tenant_burst",
+            "valkey.sentinels"
         ]
     );
 }

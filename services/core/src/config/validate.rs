@@ -29,6 +29,29 @@ impl Settings {
                 "must start with redis://, rediss://, valkey:// or valkeys://".into(),
             ));
         }
+        if self.nats.ping_interval < Duration::from_millis(100) {
+            return Err(invalid(
+                "nats.ping_interval",
+                "must be at least 100ms".into(),
+            ));
+        }
+        if self.valkey.sentinels.is_some() && self.valkey.sentinel_addrs().is_none() {
+            return Err(invalid(
+                "valkey.sentinels",
+                "must be host:port entries separated by commas".into(),
+            ));
+        }
+        if self.valkey.min_replicas_ack > 16 {
+            return Err(invalid("valkey.min_replicas_ack", "must be 0 to 16".into()));
+        }
+        if self.valkey.replica_ack_timeout.is_zero()
+            || self.valkey.replica_ack_timeout > Duration::from_secs(60)
+        {
+            return Err(invalid(
+                "valkey.replica_ack_timeout",
+                "must be above 0 and at most 60s".into(),
+            ));
+        }
         if self.nats.user.is_some() != self.nats.password.is_some() {
             return Err(invalid(
                 "nats.user",
@@ -70,6 +93,15 @@ impl Settings {
         }
         if self.api.max_in_flight == 0 {
             return Err(invalid("api.max_in_flight", "must be at least 1".into()));
+        }
+        // An idempotency key whose publish outcome is unknown is resumed by a retry
+        // that publishes the same message id again; that is harmless only within the
+        // duplicate window, and a key is held in flight for twice the request timeout.
+        if self.stream.duplicate_window <= self.api.request_timeout * 2 {
+            return Err(invalid(
+                "stream.duplicate_window",
+                "must be longer than twice api.request_timeout".into(),
+            ));
         }
         if self.api.request_timeout <= self.api.publish_timeout {
             return Err(invalid(

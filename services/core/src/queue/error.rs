@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use async_nats::jetstream::context::{CreateStreamError, GetStreamError, PublishError};
+use async_nats::jetstream::context::{
+    CreateStreamError, GetStreamError, PublishError, PublishErrorKind,
+};
 use async_nats::jetstream::stream::ConsumerError;
 
 /// An error of the client, for operations whose error types differ between calls.
@@ -35,7 +37,12 @@ pub enum QueueError {
     /// JetStream did not acknowledge the publish in time; it may or may not be stored.
     #[error("publish was not acknowledged within {0:?}")]
     PublishTimeout(Duration),
-    /// JetStream refused the publish, or it could not be sent.
+    /// The client refused the publish before sending it (too large, too many PubAcks
+    /// outstanding, shutting down): certainly not stored.
+    #[error("publish not sent: {0}")]
+    PublishNotSent(#[source] PublishError),
+    /// Waiting for the PubAck failed: JetStream refused the message, or the answer
+    /// was lost (then it may or may not be stored).
     #[error("publish failed: {0}")]
     Publish(#[source] PublishError),
     /// A stream could not be created or updated.
@@ -76,4 +83,26 @@ pub enum QueueError {
     /// Buffered messages could not be flushed to the server.
     #[error("flushing to nats: {0}")]
     Flush(#[source] async_nats::client::FlushError),
+}
+
+impl QueueError {
+    /// Whether this publish error proves that JetStream did not store the message:
+    /// it was refused before it was handed to the connection, nobody answered the
+    /// subject (no stream, so nothing could store it), or JetStream answered with an
+    /// error. A timeout, a lost connection or an unreadable answer leave the outcome
+    /// unknown: the message may be stored.
+    pub fn publish_not_stored(&self) -> bool {
+        match self {
+            Self::NotConnected | Self::PublishNotSent(_) => true,
+            Self::Publish(error) => match error.kind() {
+                PublishErrorKind::StreamNotFound
+                | PublishErrorKind::WrongLastMessageId
+                | PublishErrorKind::WrongLastSequence => true,
+                PublishErrorKind::Other => std::error::Error::source(error)
+                    .is_some_and(|source| source.is::<async_nats::jetstream::Error>()),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }

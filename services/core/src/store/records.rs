@@ -44,6 +44,10 @@ pub enum AttemptStart {
     },
     /// The task already has an outcome; this delivery is a duplicate.
     AlreadyFinished(TaskStatus),
+    /// A redelivery of a message older than the records' ttl found no record: the
+    /// task finished and its record expired (records of unfinished tasks never
+    /// expire), so this delivery is a duplicate.
+    RecordExpired,
     /// Every allowed attempt was started and none ended with an outcome: the worker
     /// died or was killed while running them (the task may be what kills it).
     Exhausted {
@@ -145,6 +149,10 @@ impl OwnedIdentity {
 pub(crate) struct AttemptRequest {
     pub(crate) task: OwnedIdentity,
     pub(crate) max_attempts: u32,
+    /// Delivered before (see [`crate::store::Store::start_attempt`]).
+    pub(crate) redelivered: bool,
+    /// When the message was published, in milliseconds since the epoch.
+    pub(crate) published_ms: u64,
 }
 
 /// One task's `finish`, waiting for its batch.
@@ -153,10 +161,12 @@ pub(crate) struct OutcomeRequest {
     pub(crate) status: TaskStatus,
     pub(crate) result: String,
     pub(crate) error: String,
+    /// Attempts the finishing worker knows were made.
+    pub(crate) attempts: u32,
 }
 
 impl OutcomeRequest {
-    pub(crate) fn new(task: RecordIdentity<'_>, outcome: &FinalOutcome<'_>) -> Self {
+    pub(crate) fn new(task: RecordIdentity<'_>, outcome: &FinalOutcome<'_>, attempts: u32) -> Self {
         let (result, error) = match outcome {
             FinalOutcome::Succeeded { result } => (*result, ""),
             FinalOutcome::Failed { error } | FinalOutcome::Dead { error } => ("", *error),
@@ -166,6 +176,7 @@ impl OutcomeRequest {
             status: outcome.status(),
             result: result.to_string(),
             error: error.to_string(),
+            attempts,
         }
     }
 }
@@ -174,12 +185,10 @@ impl OutcomeRequest {
 pub(crate) fn record_queued(
     client: &Client,
     script: &Script,
-    ttl_ms: u64,
     tasks: &[RecordIdentity<'_>],
 ) -> impl Future<Output = Result<u64, fred::error::Error>> + use<> {
     let mut task_keys = Vec::with_capacity(tasks.len());
-    let mut args = Vec::with_capacity(1 + tasks.len() * 4);
-    args.push(ttl_ms.to_string());
+    let mut args = Vec::with_capacity(tasks.len() * 4);
     for task in tasks {
         task_keys.push(keys::task(task.id));
         args.push(task.id.to_string());
@@ -202,15 +211,17 @@ pub(crate) async fn start_attempts(
     requests: Vec<AttemptRequest>,
 ) -> Result<Vec<AttemptStart>, fred::error::Error> {
     let task_keys: Vec<String> = requests.iter().map(|r| keys::task(&r.task.id)).collect();
-    let mut args = Vec::with_capacity(2 + requests.len() * 5);
+    let mut args = Vec::with_capacity(1 + requests.len() * 6);
+    let now_ms = crate::task::now_millis();
     args.push(now_rfc3339());
-    args.push(ttl_ms.to_string());
     for request in requests {
+        let late = request.redelivered && now_ms.saturating_sub(request.published_ms) > ttl_ms;
         args.push(request.task.id);
         args.push(request.task.task_type);
         args.push(request.task.created_at);
         args.push(request.task.tenant);
         args.push(request.max_attempts.to_string());
+        args.push(if late { "1" } else { "0" }.to_string());
     }
     let reply: Vec<String> = script.evalsha_with_reload(&client, task_keys, args).await?;
     Ok(reply.chunks(3).map(parse_attempt_start).collect())
@@ -225,6 +236,7 @@ fn parse_attempt_start(reply: &[String]) -> AttemptStart {
             attempts: attempt,
             last_error,
         },
+        Some("expired") => AttemptStart::RecordExpired,
         status => match status.and_then(TaskStatus::parse) {
             Some(status) if status.is_terminal() => AttemptStart::AlreadyFinished(status),
             _ => AttemptStart::Started { attempt },
@@ -242,7 +254,7 @@ pub(crate) async fn write_outcomes(
     let mut script_keys = Vec::with_capacity(1 + requests.len());
     script_keys.push(keys::STATS.to_string());
     script_keys.extend(requests.iter().map(|r| keys::task(&r.task.id)));
-    let mut args = Vec::with_capacity(2 + requests.len() * 7);
+    let mut args = Vec::with_capacity(2 + requests.len() * 8);
     args.push(now_rfc3339());
     args.push(ttl_ms.to_string());
     for request in requests {
@@ -253,6 +265,7 @@ pub(crate) async fn write_outcomes(
         args.push(request.task.task_type);
         args.push(request.task.created_at);
         args.push(request.task.tenant);
+        args.push(request.attempts.to_string());
     }
     let written: Vec<i64> = script
         .evalsha_with_reload(&client, script_keys, args)

@@ -21,6 +21,7 @@ pub(crate) struct Scripts {
     pub(crate) finish_many: Script,
     pub(crate) idempotency_reserve: Script,
     pub(crate) admit: Script,
+    pub(crate) idempotency_let_go: Script,
 }
 
 impl Scripts {
@@ -45,6 +46,7 @@ impl Scripts {
             )),
             idempotency_reserve: Script::from_lua(include_str!("scripts/idempotency_reserve.lua")),
             admit: Script::from_lua(include_str!("scripts/admit.lua")),
+            idempotency_let_go: Script::from_lua(include_str!("scripts/idempotency_let_go.lua")),
         }
     }
 }

@@ -49,10 +49,15 @@ async fn run(state: &AppState, message: &Message, task: &Task) {
             .with_label_values(&[task.task_type()])
             .inc();
     }
-    let settle = Settle::new(state, message, task.record(), task.sequence);
+    let mut settle = Settle::new(state, message, task.record(), task.sequence);
     let max_attempts = task.envelope.max_attempts.unwrap_or(worker.max_attempts);
     let Some(start) = hold::store_write(state, || {
-        state.store.start_attempt(task.record(), max_attempts)
+        state.store.start_attempt(
+            task.record(),
+            max_attempts,
+            task.deliveries,
+            task.published_ms,
+        )
     })
     .await
     else {
@@ -63,6 +68,7 @@ async fn run(state: &AppState, message: &Message, task: &Task) {
         Err(decision) => return settle.apply(decision).await,
     };
     tracing::Span::current().record("attempt", attempt);
+    settle.running(attempt);
 
     let result = dispatch::run_attempt(state, task, attempt, max_attempts).await;
     let backoff = Backoff {

@@ -40,6 +40,9 @@ pub enum AttemptResult {
 pub enum Decision {
     /// The task already has an outcome: this delivery is a duplicate. Only ack.
     AlreadyFinished(TaskStatus),
+    /// A late redelivery of a task whose finished record has expired: a duplicate
+    /// too. Only ack.
+    FinishedLongAgo,
     /// Store the task's outcome, then ack.
     Finish(Finish),
     /// Store the error, then nak so that JetStream redelivers after `delay`.
@@ -99,6 +102,7 @@ impl fmt::Display for DeadReason {
 pub fn admit(start: AttemptStart, deliveries: i64) -> Result<u32, Decision> {
     match start {
         AttemptStart::AlreadyFinished(status) => Err(Decision::AlreadyFinished(status)),
+        AttemptStart::RecordExpired => Err(Decision::FinishedLongAgo),
         AttemptStart::Exhausted {
             attempts,
             last_error,

@@ -18,6 +18,8 @@ pub struct Settle<'a> {
     record: RecordIdentity<'a>,
     /// The message's position in the work stream, for the dead letter.
     sequence: u64,
+    /// The attempt this delivery runs, once admitted (0 before).
+    attempt: u32,
 }
 
 impl<'a> Settle<'a> {
@@ -32,7 +34,13 @@ impl<'a> Settle<'a> {
             message,
             record,
             sequence,
+            attempt: 0,
         }
+    }
+
+    /// Records the attempt this delivery runs; the outcome write carries it.
+    pub fn running(&mut self, attempt: u32) {
+        self.attempt = attempt;
     }
 
     pub async fn apply(&self, decision: Decision) {
@@ -41,6 +49,12 @@ impl<'a> Settle<'a> {
                 tracing::info!(
                     status = status.as_str(),
                     "duplicate delivery of a finished task; acknowledging"
+                );
+                self.ack().await
+            }
+            Decision::FinishedLongAgo => {
+                tracing::info!(
+                    "redelivery of a task finished longer ago than results.ttl; acknowledging"
                 );
                 self.ack().await
             }
@@ -96,7 +110,8 @@ impl<'a> Settle<'a> {
             .dead_lettered
             .with_label_values(&[self.record.task_type])
             .inc();
-        self.finish(FinalOutcome::Dead { error }).await
+        self.finish_after(FinalOutcome::Dead { error }, attempts.max(self.attempt))
+            .await
     }
 
     /// Returns the message for immediate redelivery.
@@ -127,9 +142,15 @@ impl<'a> Settle<'a> {
     }
 
     async fn finish(&self, outcome: FinalOutcome<'_>) {
+        self.finish_after(outcome, self.attempt).await
+    }
+
+    async fn finish_after(&self, outcome: FinalOutcome<'_>, attempts: u32) {
         let state = self.state;
-        let Some(changed) =
-            hold::store_write(state, || state.store.finish(self.record, &outcome)).await
+        let Some(changed) = hold::store_write(state, || {
+            state.store.finish(self.record, &outcome, attempts)
+        })
+        .await
         else {
             return self.hand_back().await;
         };

@@ -2,13 +2,16 @@
 -- task that was outstanding (queued or running) stops being so for its tenant; one
 -- whose record is created finished here was never counted as outstanding.
 -- KEYS: the stats hash, then task keys. ARGV: now, ttl_ms, then status, result
--- ('' = none), error ('' = none), id, type, created_at, tenant for each task key in
--- order. Returns 1 for each task whose outcome this wrote, 0 for one that already had one.
+-- ('' = none), error ('' = none), id, type, created_at, tenant, attempts for each
+-- task key in order. `attempts` (the attempts the finishing worker knows of) raises
+-- the record's count, never lowers it: an attempt start lost with a failed-over
+-- primary (attempt starts are not confirmed by a replica) leaves no finished task at 0.
+-- Returns 1 for each task whose outcome this wrote, 0 for one that already had one.
 local now, ttl = ARGV[1], ARGV[2]
 local written, counts, closed = {}, {}, {}
 for i = 2, #KEYS do
-  local key, at = KEYS[i], (i - 2) * 7 + 3
-  local record = redis.call('HMGET', key, 'status', 'tenant')
+  local key, at = KEYS[i], (i - 2) * 8 + 3
+  local record = redis.call('HMGET', key, 'status', 'tenant', 'attempts')
   local status = record[1]
   if TERMINAL[status] then
     written[#written + 1] = 0
@@ -20,9 +23,13 @@ for i = 2, #KEYS do
       -- The record's own tenant, not the message's: it is what opened the count.
       local tenant = record[2] or ARGV[at + 6]
       closed[tenant] = (closed[tenant] or 0) + 1
+      if tonumber(record[3] or '0') < tonumber(ARGV[at + 7]) then
+        fields[#fields + 1] = 'attempts'
+        fields[#fields + 1] = ARGV[at + 7]
+      end
     else
       for _, field in ipairs({'id', ARGV[at + 3], 'type', ARGV[at + 4],
-          'created_at', ARGV[at + 5], 'tenant', ARGV[at + 6], 'attempts', '0'}) do
+          'created_at', ARGV[at + 5], 'tenant', ARGV[at + 6], 'attempts', ARGV[at + 7]}) do
         fields[#fields + 1] = field
       end
     end

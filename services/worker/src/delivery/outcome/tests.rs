@@ -68,6 +68,12 @@ fn admit_runs_fresh_attempts_and_stops_duplicates_exhausted_and_overdelivered_ta
             Err(Decision::AlreadyFinished(TaskStatus::Dead)),
         ),
         (
+            "a late redelivery of a task whose finished record expired",
+            AttemptStart::RecordExpired,
+            3,
+            Err(Decision::FinishedLongAgo),
+        ),
+        (
             "attempts exhausted, with the last error recorded",
             exhausted(5, Some("boom")),
             6,
