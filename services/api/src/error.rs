@@ -202,6 +202,29 @@ impl ApiError {
         .retry_after(2)
     }
 
+    /// 503: the work stream is at its `stream.max_msgs` / `stream.max_bytes`.
+    pub(crate) fn queue_full() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue-full",
+            "Queue full",
+            "the task queue is full; nothing was accepted, retry after the given delay",
+        )
+        .retry_after(5)
+    }
+
+    /// 413: the task as published would be over the NATS server's `max_payload`.
+    pub(crate) fn task_too_large(max: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!(
+                "the task is larger than the queue accepts ({max} bytes with its headers); send a smaller payload"
+            ),
+        )
+    }
+
     /// 503: Valkey did not answer.
     pub(crate) fn store_unavailable() -> Self {
         Self::new(

@@ -143,9 +143,16 @@ impl Intake {
         let causes: Vec<_> = items.iter_mut().flat_map(Item::take_causes).collect();
         if answered == 0 {
             idempotency::release(batch_claim).await;
-            return Err(causes
-                .into_iter()
-                .fold(ApiError::queue_unavailable(), ApiError::caused_by));
+            // Nothing was accepted: the first item's problem (queue-full, 413 or
+            // queue-unavailable) says why, as it would for a single task.
+            let first = items.into_iter().find_map(|item| match item {
+                Item::Failed(error) => Some(error),
+                _ => None,
+            });
+            return Err(causes.into_iter().fold(
+                first.unwrap_or_else(ApiError::queue_unavailable),
+                ApiError::caused_by,
+            ));
         }
         let status = if answered == items.len() {
             StatusCode::ACCEPTED

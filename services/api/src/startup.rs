@@ -30,6 +30,7 @@ pub(crate) struct Gateway {
     pub(crate) router: Router,
     queue: Queue,
     readiness: GatewayReadiness,
+    max_body_bytes: usize,
 }
 
 impl Gateway {
@@ -44,7 +45,10 @@ impl Gateway {
             service::connect(settings, "tasklane-api", api.publish_timeout).await?;
         let metrics = ApiMetrics::new();
         // The task types a worker runs: the one place the gateway learns them.
-        let rules = Rules::new(tasklane_tasks::Registry::built_in().names(), api.max_batch);
+        let registry = tasklane_tasks::Registry::built_in()
+            .enabled(settings.tasks.enabled.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        let rules = Rules::new(registry.names(), &settings.limits, api.max_batch);
         let intake = Intake::new(
             queue.clone(),
             store.clone(),
@@ -59,6 +63,7 @@ impl Gateway {
             router: router(state, ops, metrics.http, api),
             queue,
             readiness,
+            max_body_bytes: api.max_body_bytes,
         })
     }
 }
@@ -92,8 +97,13 @@ impl Application {
             router,
             queue,
             readiness,
+            max_body_bytes,
         } = self.gateway;
-        tokio::spawn(readiness.await_work_stream());
+        let server = queue.clone();
+        tokio::spawn(async move {
+            readiness.await_work_stream().await;
+            warn_if_body_limit_exceeds_max_payload(&server, max_body_bytes);
+        });
         tracing::info!(%address, "gateway listening");
         let shutdown = self.shutdown;
         axum::serve(self.listener, router)
@@ -105,5 +115,17 @@ impl Application {
         let _ = tokio::time::timeout(Duration::from_secs(2), queue.flush()).await;
         tracing::info!("gateway stopped");
         Ok(())
+    }
+}
+
+/// A body the gateway takes but NATS would refuse is answered 413 after it was read
+/// and validated; say so once, so the operator can align the two limits.
+fn warn_if_body_limit_exceeds_max_payload(queue: &Queue, max_body_bytes: usize) {
+    if let Some(max_payload) = queue.max_payload().filter(|&max| max_body_bytes > max) {
+        tracing::warn!(
+            max_body_bytes,
+            max_payload,
+            "api.max_body_bytes is larger than the NATS server's max_payload: tasks near the body limit will be refused with 413; lower api.max_body_bytes or raise max_payload"
+        );
     }
 }

@@ -34,7 +34,7 @@ use scripts::Scripts;
 
 use crate::config::ValkeySettings;
 use crate::names::keys;
-use crate::task::{TaskId, now_rfc3339};
+use crate::task::{TaskId, bounded_error, now_rfc3339};
 
 /// How long a single Valkey command may wait, including while reconnecting.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -177,7 +177,11 @@ impl Store {
             .evalsha_with_reload(
                 &inner.client,
                 vec![keys::task(id)],
-                vec![error.to_string(), now_rfc3339(), inner.ttl_ms.to_string()],
+                vec![
+                    bounded_error(error.to_string()),
+                    now_rfc3339(),
+                    inner.ttl_ms.to_string(),
+                ],
             )
             .await?;
         Ok(())

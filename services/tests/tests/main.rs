@@ -5,6 +5,7 @@
 mod api_contract;
 mod faults;
 mod idempotency;
+mod limits;
 mod observability;
 mod startup;
 mod store_batching;

@@ -2,7 +2,7 @@
 //! record so `GET /task/{id}` finds the task from the moment the client hears 202.
 
 use prometheus::{IntCounter, IntCounterVec};
-use tasklane_core::queue::{Queue, TaskMessage};
+use tasklane_core::queue::{Queue, QueueError, TaskMessage};
 use tasklane_core::store::{RecordIdentity, Store};
 use tasklane_core::task::{TaskId, TaskType};
 use tasklane_core::telemetry::ErrorChain;
@@ -105,9 +105,18 @@ impl Publisher {
 
     async fn publish(&self, task: &Outgoing) -> Result<(), ApiError> {
         self.queue.publish_task(&task.message).await.map_err(|e| {
-            self.publish_errors.inc();
-            ApiError::queue_unavailable()
-                .caused_by(Cause::new("task not accepted: publish failed", e).for_task(task.id))
+            let answer = match &e {
+                QueueError::Full(_) => ApiError::queue_full(),
+                QueueError::TooLarge { max, .. } => ApiError::task_too_large(*max),
+                QueueError::TooLargeForServer(_) => {
+                    ApiError::task_too_large(self.queue.max_payload().unwrap_or_default())
+                }
+                _ => {
+                    self.publish_errors.inc();
+                    ApiError::queue_unavailable()
+                }
+            };
+            answer.caused_by(Cause::new("task not accepted: publish failed", e).for_task(task.id))
         })
     }
 

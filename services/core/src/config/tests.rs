@@ -160,7 +160,8 @@ fn every_key_is_documented_once_with_a_meaning() {
             "nats.password",
             "nats.tls.ca_file",
             "nats.tls.cert_file",
-            "nats.tls.key_file"
+            "nats.tls.key_file",
+            "tasks.enabled"
         ]
     );
 }

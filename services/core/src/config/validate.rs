@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::error::{ConfigError, env_var_for};
 use super::settings::Settings;
-use crate::task::{MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS};
+use crate::task::{MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS, TaskType};
 
 impl Settings {
     /// Rules that span more than one key, checked once so a bad combination never
@@ -59,6 +59,38 @@ impl Settings {
         if self.stream.duplicate_window.is_zero() {
             return Err(invalid("stream.duplicate_window", "must be above 0".into()));
         }
+        if self.dlq.max_age.is_zero() {
+            return Err(invalid("dlq.max_age", "must be above 0".into()));
+        }
+        let limits = &self.limits;
+        if limits.max_timeout.is_zero()
+            || limits.max_timeout > Duration::from_millis(MAX_TIMEOUT_MS)
+        {
+            return Err(invalid(
+                "limits.max_timeout",
+                "must be above 0 and at most 1h".into(),
+            ));
+        }
+        if !(1..=MAX_ATTEMPTS_LIMIT).contains(&limits.max_attempts) {
+            return Err(invalid(
+                "limits.max_attempts",
+                format!("must be 1 to {MAX_ATTEMPTS_LIMIT}"),
+            ));
+        }
+        if let Some(enabled) = &self.tasks.enabled {
+            if enabled.is_empty() {
+                return Err(invalid(
+                    "tasks.enabled",
+                    "must name at least one type".into(),
+                ));
+            }
+            if let Some(bad) = enabled.iter().find(|t| TaskType::parse(t).is_err()) {
+                return Err(invalid(
+                    "tasks.enabled",
+                    format!("`{bad}` is not a task type name"),
+                ));
+            }
+        }
         if self.results.ttl < Duration::from_secs(1) {
             return Err(invalid("results.ttl", "must be at least 1s".into()));
         }
@@ -101,6 +133,18 @@ impl Settings {
             return Err(invalid(
                 "worker.task_timeout",
                 "must be above 0 and at most 1h".into(),
+            ));
+        }
+        if w.max_attempts > limits.max_attempts {
+            return Err(invalid(
+                "worker.max_attempts",
+                "must be at most limits.max_attempts".into(),
+            ));
+        }
+        if w.task_timeout > limits.max_timeout {
+            return Err(invalid(
+                "worker.task_timeout",
+                "must be at most limits.max_timeout".into(),
             ));
         }
         if w.shutdown_grace.is_zero() {

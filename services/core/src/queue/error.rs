@@ -35,6 +35,21 @@ pub enum QueueError {
     /// JetStream did not acknowledge the publish in time; it may or may not be stored.
     #[error("publish was not acknowledged within {0:?}")]
     PublishTimeout(Duration),
+    /// The work stream is at its `max_msgs` or `max_bytes` (or the server is out of
+    /// storage): nothing was stored.
+    #[error("the work stream is full: {0}")]
+    Full(#[source] PublishError),
+    /// The message is larger than the server's `max_payload`; it was not sent.
+    #[error("message of {size} bytes is over the server's max_payload of {max}")]
+    TooLarge {
+        /// The message's size, headers included.
+        size: usize,
+        /// The server's `max_payload`.
+        max: usize,
+    },
+    /// The client refused the message as over the server's `max_payload`.
+    #[error("message over the server's max_payload: {0}")]
+    TooLargeForServer(#[source] PublishError),
     /// JetStream refused the publish, or it could not be sent.
     #[error("publish failed: {0}")]
     Publish(#[source] PublishError),
