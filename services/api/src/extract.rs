@@ -119,7 +119,17 @@ pub(crate) fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Re
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let value = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => value,
-        Err(error) => return Err(describe(error, prefix)),
+        // A shape error can come before a syntax error further on ("unknown field"
+        // in a body that is cut short): a body that is not JSON is 400 whatever
+        // else is wrong. Checked only on this path, so valid bodies are read once.
+        Err(error) => match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+            Err(syntax) if !syntax.is_data() => {
+                return Err(ApiError::malformed_json(format!(
+                    "the body is not valid JSON: {syntax}"
+                )));
+            }
+            _ => return Err(describe(error, prefix)),
+        },
     };
     deserializer.end().map_err(|e| {
         ApiError::malformed_json(format!("unexpected data after the JSON value: {e}"))
