@@ -4,6 +4,7 @@
 
 mod api_contract;
 mod faults;
+mod http_hardening;
 mod idempotency;
 mod limits;
 mod observability;
