@@ -191,6 +191,17 @@ impl ApiError {
         .retry_after(1)
     }
 
+    /// 429: the request bodies in flight hold `api.max_in_flight_body_bytes`.
+    pub(crate) fn body_budget_spent() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            "the gateway holds as many request bytes as it may; retry after the given delay",
+        )
+        .retry_after(1)
+    }
+
     /// 503: JetStream did not take the task.
     pub(crate) fn queue_unavailable() -> Self {
         Self::new(

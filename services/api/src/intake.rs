@@ -77,6 +77,7 @@ impl Intake {
             raw,
             idempotency_key,
             origin,
+            reserved: _body_bytes_held_until_answered,
         } = submission;
         if request.idempotency_key.take().is_some() {
             return Err(ApiError::validation(
@@ -117,6 +118,7 @@ impl Intake {
             raw,
             idempotency_key,
             origin,
+            reserved: _body_bytes_held_until_answered,
         } = submission;
         self.rules.check_batch_size(batch.tasks.len())?;
         let items = self.validate_items(&batch.tasks)?;

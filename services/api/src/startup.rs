@@ -57,7 +57,12 @@ impl Gateway {
             api.request_timeout,
         );
         let readiness = GatewayReadiness::new(queue.clone(), store.clone(), shutdown);
-        let state = AppState::new(intake, queue.clone(), store, BodyLimit(api.max_body_bytes));
+        let state = AppState::new(
+            intake,
+            queue.clone(),
+            store,
+            BodyLimit::new(api.max_body_bytes, api.max_in_flight_body_bytes),
+        );
         let ops = ops::router(readiness.clone(), metrics.base);
         Ok(Self {
             router: router(state, ops, metrics.http, api),

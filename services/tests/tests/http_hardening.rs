@@ -1,11 +1,16 @@
 //! What the gateway's HTTP layer refuses to take from a client or to give away:
 //! request ids outside the allowed alphabet, new metric series from invented
-//! methods, cacheable task records, content-type sniffing.
+//! methods, cacheable task records, content-type sniffing, and more request bytes
+//! in memory than the body budget.
+
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
-use tasklane_testkit::Stack;
+use serde_json::{Value, json};
 use tasklane_testkit::client::metric_value;
+use tasklane_testkit::{Stack, eventually};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_id_is_kept_only_when_it_is_short_and_plain() {
@@ -86,4 +91,52 @@ async fn task_answers_are_never_cached_and_nothing_is_sniffed() {
         let response = client.get(path).await;
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_cannot_hold_more_than_the_body_budget() {
+    let stack = Stack::start();
+    let api = stack
+        .api(&[
+            ("TASKLANE_API__MAX_BODY_BYTES", "4096"),
+            ("TASKLANE_API__MAX_IN_FLIGHT_BODY_BYTES", "8192"),
+            ("TASKLANE_API__REQUEST_TIMEOUT", "30s"),
+        ])
+        .await;
+    let client = api.client();
+    // Two clients announce 4000 bytes each and send a few: together they hold the
+    // whole budget while they trickle.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut connection = TcpStream::connect(api.addr).await.unwrap();
+        connection
+            .write_all(
+                b"POST /task HTTP/1.1\r\nHost: tasklane\r\nContent-Type: application/json\r\n\
+                  Content-Length: 4000\r\n\r\n{\"payload\":",
+            )
+            .await
+            .unwrap();
+        slow.push(connection);
+    }
+    // 8000 of 8192 bytes are held; a task of about 1 KiB does not fit.
+    let task = json!({"payload": "x".repeat(1000)});
+    let refused: Value = eventually(Duration::from_secs(10), "a refusal", || async {
+        let response = client.post_json("/task", &task).await;
+        if response.status() != StatusCode::TOO_MANY_REQUESTS {
+            return None;
+        }
+        assert!(response.headers().contains_key("retry-after"));
+        response.json().await.ok()
+    })
+    .await;
+    assert!(
+        refused["type"].as_str().unwrap().ends_with("#rate-limited"),
+        "{refused}"
+    );
+    drop(slow);
+    eventually(Duration::from_secs(10), "the budget back", || async {
+        let response = client.post_json("/task", &task).await;
+        (response.status() == StatusCode::ACCEPTED).then_some(())
+    })
+    .await;
 }

@@ -18,6 +18,7 @@ TASKLANE_API__MAX_BODY_BYTES: {{ .maxBodyBytes | int64 | quote }}
 TASKLANE_API__MAX_BATCH: {{ .maxBatch | int64 | quote }}
 TASKLANE_API__REQUEST_TIMEOUT: {{ .requestTimeout | quote }}
 TASKLANE_API__MAX_IN_FLIGHT: {{ .maxInFlight | int64 | quote }}
+TASKLANE_API__MAX_IN_FLIGHT_BODY_BYTES: {{ .maxInFlightBodyBytes | int64 | quote }}
 TASKLANE_API__PUBLISH_TIMEOUT: {{ .publishTimeout | quote }}
 {{- end }}
 {{- end }}

@@ -171,6 +171,7 @@ pub struct ApiSettings {
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     pub max_in_flight: usize,
+    pub max_in_flight_body_bytes: usize,
     #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
 }

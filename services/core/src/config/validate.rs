@@ -103,6 +103,17 @@ impl Settings {
         if self.api.max_in_flight == 0 {
             return Err(invalid("api.max_in_flight", "must be at least 1".into()));
         }
+        // One request's reservation is taken at once, so the budget must hold the
+        // largest body; permits are counted in u32 per acquisition.
+        if self.api.max_body_bytes > u32::MAX as usize {
+            return Err(invalid("api.max_body_bytes", "must be below 4 GiB".into()));
+        }
+        if self.api.max_in_flight_body_bytes < self.api.max_body_bytes {
+            return Err(invalid(
+                "api.max_in_flight_body_bytes",
+                "must be at least api.max_body_bytes".into(),
+            ));
+        }
         if self.api.request_timeout <= self.api.publish_timeout {
             return Err(invalid(
                 "api.request_timeout",
