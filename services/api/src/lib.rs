@@ -14,6 +14,7 @@ mod metrics;
 mod readiness;
 mod respond;
 mod routes;
+mod serve;
 mod startup;
 mod state;
 

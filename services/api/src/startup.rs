@@ -16,6 +16,7 @@ use crate::intake::{Intake, Rules};
 use crate::metrics::ApiMetrics;
 use crate::readiness::GatewayReadiness;
 use crate::routes::router;
+use crate::serve::{ConnectionLimits, serve};
 use crate::state::AppState;
 
 /// The gateway, bound to its port and ready to run.
@@ -31,6 +32,7 @@ pub(crate) struct Gateway {
     queue: Queue,
     readiness: GatewayReadiness,
     max_body_bytes: usize,
+    connection_limits: ConnectionLimits,
 }
 
 impl Gateway {
@@ -69,6 +71,10 @@ impl Gateway {
             queue,
             readiness,
             max_body_bytes: api.max_body_bytes,
+            connection_limits: ConnectionLimits {
+                header_timeout: api.header_timeout,
+                max_connections: api.max_connections,
+            },
         })
     }
 }
@@ -103,6 +109,7 @@ impl Application {
             queue,
             readiness,
             max_body_bytes,
+            connection_limits,
         } = self.gateway;
         let server = queue.clone();
         tokio::spawn(async move {
@@ -110,11 +117,7 @@ impl Application {
             warn_if_body_limit_exceeds_max_payload(&server, max_body_bytes);
         });
         tracing::info!(%address, "gateway listening");
-        let shutdown = self.shutdown;
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .context("serving HTTP")?;
+        serve(self.listener, router, connection_limits, self.shutdown).await;
         // Publishes were all awaited for their PubAck; flushing is for anything else
         // still buffered (nothing should be).
         let _ = tokio::time::timeout(Duration::from_secs(2), queue.flush()).await;

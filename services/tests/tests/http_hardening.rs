@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tasklane_testkit::client::metric_value;
 use tasklane_testkit::{Stack, eventually};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,5 +138,76 @@ async fn slow_bodies_cannot_hold_more_than_the_body_budget() {
         let response = client.post_json("/task", &task).await;
         (response.status() == StatusCode::ACCEPTED).then_some(())
     })
+    .await;
+}
+
+/// Reads until the server closes `connection`; the bytes it sent before closing.
+async fn read_until_closed(connection: &mut TcpStream, within: Duration) -> Vec<u8> {
+    let mut received = Vec::new();
+    tokio::time::timeout(within, connection.read_to_end(&mut received))
+        .await
+        .expect("the server closes the connection in time")
+        .ok();
+    received
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_complete_headers_are_closed() {
+    let stack = Stack::start();
+    let api = stack.api(&[("TASKLANE_API__HEADER_TIMEOUT", "1s")]).await;
+    // Headers trickled and never finished; a connection that sends nothing; a
+    // keep-alive connection left idle after one answer.
+    let mut partial = TcpStream::connect(api.addr).await.unwrap();
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: tasklane\r\n")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(api.addr).await.unwrap();
+    let mut idle = TcpStream::connect(api.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: tasklane\r\n\r\n")
+        .await
+        .unwrap();
+    for connection in [&mut partial, &mut silent] {
+        let answered = read_until_closed(connection, Duration::from_secs(5)).await;
+        assert!(
+            !String::from_utf8_lossy(&answered).contains("200 OK"),
+            "no answer to incomplete headers"
+        );
+    }
+    let answered = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert!(String::from_utf8_lossy(&answered).starts_with("HTTP/1.1 200 OK"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let stack = Stack::start();
+    let api = stack
+        .api(&[
+            ("TASKLANE_API__MAX_CONNECTIONS", "2"),
+            ("TASKLANE_API__HEADER_TIMEOUT", "30s"),
+        ])
+        .await;
+    let held: Vec<TcpStream> =
+        futures::future::join_all((0..2).map(|_| TcpStream::connect(api.addr)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let url = format!("http://{}/healthz", api.addr);
+    assert!(
+        http.get(&url).send().await.is_err(),
+        "a third connection is not served while two are held"
+    );
+    drop(held);
+    eventually(
+        Duration::from_secs(10),
+        "a free connection slot",
+        || async { http.get(&url).send().await.ok().map(|r| r.status()) },
+    )
     .await;
 }

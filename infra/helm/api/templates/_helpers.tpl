@@ -20,6 +20,8 @@ TASKLANE_API__REQUEST_TIMEOUT: {{ .requestTimeout | quote }}
 TASKLANE_API__MAX_IN_FLIGHT: {{ .maxInFlight | int64 | quote }}
 TASKLANE_API__MAX_IN_FLIGHT_BODY_BYTES: {{ .maxInFlightBodyBytes | int64 | quote }}
 TASKLANE_API__PUBLISH_TIMEOUT: {{ .publishTimeout | quote }}
+TASKLANE_API__HEADER_TIMEOUT: {{ .headerTimeout | quote }}
+TASKLANE_API__MAX_CONNECTIONS: {{ .maxConnections | int64 | quote }}
 {{- end }}
 {{- end }}
 

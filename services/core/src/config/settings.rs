@@ -174,6 +174,9 @@ pub struct ApiSettings {
     pub max_in_flight_body_bytes: usize,
     #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -114,6 +114,12 @@ impl Settings {
                 "must be at least api.max_body_bytes".into(),
             ));
         }
+        if self.api.header_timeout < Duration::from_secs(1) {
+            return Err(invalid("api.header_timeout", "must be at least 1s".into()));
+        }
+        if self.api.max_connections == 0 {
+            return Err(invalid("api.max_connections", "must be at least 1".into()));
+        }
         if self.api.request_timeout <= self.api.publish_timeout {
             return Err(invalid(
                 "api.request_timeout",
