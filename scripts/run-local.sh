@@ -81,7 +81,8 @@ wait_for nats-server "curl -fsS http://127.0.0.1:$nats_monitor_port/healthz"
 
 echo "==> starting valkey-server on 127.0.0.1:$valkey_port"
 "$VALKEY_SERVER_BIN" --port "$valkey_port" --bind 127.0.0.1 --dir "$data_dir/valkey" \
-  --appendonly yes --appendfsync everysec --save '' >"$data_dir/logs/valkey.log" 2>&1 &
+  --appendonly yes --appendfsync everysec --save '' \
+  --maxmemory 256mb --maxmemory-policy noeviction >"$data_dir/logs/valkey.log" 2>&1 &
 pids+=($!)
 wait_for valkey-server "port_in_use $valkey_port"
 

@@ -30,6 +30,9 @@ OWN = {
         "autoscaling.keda",
         "autoscaling.hpa",
         "config.worker",
+        # The worker declares the streams; the gateway only checks the work stream.
+        "config.stream",
+        "config.dlq",
         "podDisruptionBudget.maxUnavailable",
         "tests.gatewayUrl",
         "tests.gatewayPort",

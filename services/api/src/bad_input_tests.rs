@@ -57,7 +57,16 @@ async fn isolated_gateway(overrides: &[(&str, &str)]) -> Isolated {
 
 impl Isolated {
     async fn post(&self, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, String, Value) {
-        let mut request = Request::post("/task");
+        self.post_to("/task", content_type, body).await
+    }
+
+    async fn post_to(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, String, Value) {
+        let mut request = Request::post(path);
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
@@ -327,6 +336,41 @@ fn bad_inputs() -> Vec<BadInput> {
             "4096",
         ),
     ]
+}
+
+/// Bodies that are not JSON, each broken after something a valid body could not
+/// hold either (an unknown field, a wrong type): 400 on both endpoints, never the
+/// 422 the earlier fault would give. `{}` is where the task or the batch goes.
+fn broken_after_a_shape_error() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("truncated", r#"{"priority":3,"payload":"#),
+        ("trailing comma", r#"{"priority":3,"payload":1,}"#),
+        ("extra brace", r#"{"priority":3,"payload":1}}"#),
+        ("bad literal", r#"{"priority":3,"payload":tru}"#),
+        (
+            "wrong type, then truncated",
+            r#"{"max_attempts":"x","payload":[1,"#,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_400_whatever_else_is_wrong_on_both_endpoints() {
+    let gateway = isolated_gateway(&[]).await;
+    let json = Some("application/json");
+    for (case, task) in broken_after_a_shape_error() {
+        let answer = gateway.post_to("/task", json, task.into()).await;
+        expect_problem(&answer, StatusCode::BAD_REQUEST, "JSON", case);
+        // In a batch the item is broken, and so is the batch around it; an
+        // unknown top-level member comes first.
+        let batch = format!(r#"{{"bogus":1,"tasks":[{task}]}}"#);
+        let answer = gateway.post_to("/tasks", json, batch.into_bytes()).await;
+        expect_problem(&answer, StatusCode::BAD_REQUEST, "JSON", case);
+        let batch = format!(r#"{{"tasks":[{{"payload":1,"x":1}},{task}]}}"#);
+        let answer = gateway.post_to("/tasks", json, batch.into_bytes()).await;
+        expect_problem(&answer, StatusCode::BAD_REQUEST, "JSON", case);
+    }
+    assert_eq!(gateway.publish_errors().await, 0.0, "nothing was published");
 }
 
 #[tokio::test]

@@ -194,6 +194,17 @@ impl ApiError {
         .retry_after(1)
     }
 
+    /// 429: the request bodies in flight hold `api.max_in_flight_body_bytes`.
+    pub(crate) fn body_budget_spent() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            "the gateway holds as many request bytes as it may; retry after the given delay",
+        )
+        .retry_after(1)
+    }
+
     /// 503: JetStream did not take the task.
     pub(crate) fn queue_unavailable() -> Self {
         Self::new(
@@ -215,6 +226,29 @@ impl ApiError {
             "the task queue did not confirm the task; it may have been accepted: retry with the same Idempotency-Key to get exactly one task",
         )
         .retry_after(2)
+    }
+
+    /// 503: the work stream is at its `stream.max_msgs` / `stream.max_bytes`.
+    pub(crate) fn queue_full() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue-full",
+            "Queue full",
+            "the task queue is full; nothing was accepted, retry after the given delay",
+        )
+        .retry_after(5)
+    }
+
+    /// 413: the task as published would be over the NATS server's `max_payload`.
+    pub(crate) fn task_too_large(max: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!(
+                "the task is larger than the queue accepts ({max} bytes with its headers); send a smaller payload"
+            ),
+        )
     }
 
     /// 503: Valkey did not answer.

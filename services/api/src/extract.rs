@@ -4,16 +4,51 @@
 
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequest, Request};
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::headers::{IDEMPOTENCY_KEY, Origin};
 
-/// Largest request body read (`api.max_body_bytes`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyLimit(pub(crate) usize);
+/// Largest request body read (`api.max_body_bytes`), and the bytes all bodies being
+/// read or handled may hold together (`api.max_in_flight_body_bytes`).
+#[derive(Debug, Clone)]
+pub(crate) struct BodyLimit {
+    pub(crate) max: usize,
+    budget: Arc<Semaphore>,
+}
+
+impl BodyLimit {
+    pub(crate) fn new(max_body_bytes: usize, max_in_flight_body_bytes: usize) -> Self {
+        Self {
+            max: max_body_bytes,
+            budget: Arc::new(Semaphore::new(max_in_flight_body_bytes)),
+        }
+    }
+
+    /// Reserves what the body may take before a byte is read: its Content-Length, or
+    /// the limit when the client does not say. Refused when the budget is spent, so
+    /// many slow bodies cannot hold more memory than the budget between them.
+    fn reserve(&self, headers: &HeaderMap) -> Result<OwnedSemaphorePermit, ApiError> {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let bytes = match declared {
+            Some(n) if n > self.max as u64 => return Err(ApiError::payload_too_large(self.max)),
+            Some(n) => n as u32,
+            None => self.max as u32,
+        };
+        self.budget
+            .clone()
+            .try_acquire_many_owned(bytes)
+            .map_err(|_| ApiError::body_budget_spent())
+    }
+}
 
 /// A task submission as it arrives: the body parsed as `T` with its raw bytes, the
 /// `Idempotency-Key` header as sent (intake checks it against the body), and where
@@ -23,6 +58,8 @@ pub(crate) struct Submission<T> {
     pub(crate) raw: Bytes,
     pub(crate) idempotency_key: Option<HeaderValue>,
     pub(crate) origin: Origin,
+    /// The body's share of the budget, given back when the submission is done.
+    pub(crate) reserved: OwnedSemaphorePermit,
 }
 
 impl<S, T> FromRequest<S> for Submission<T>
@@ -36,27 +73,21 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let origin = Origin::of(req.headers());
         let idempotency_key = req.headers().get(IDEMPOTENCY_KEY).cloned();
-        let (body, raw) = read_json(req, BodyLimit::from_ref(state)).await?;
+        let limit = BodyLimit::from_ref(state);
+        if !is_json(req.headers()) {
+            return Err(ApiError::unsupported_media_type());
+        }
+        let reserved = limit.reserve(req.headers())?;
+        let raw = read_limited(req.into_body(), limit.max).await?;
+        let body = parse_json(&raw)?;
         Ok(Self {
             body,
             raw,
             idempotency_key,
             origin,
+            reserved,
         })
     }
-}
-
-/// The body parsed as `T`, plus the raw bytes (for idempotency hashing).
-async fn read_json<T: DeserializeOwned>(
-    req: Request,
-    BodyLimit(limit): BodyLimit,
-) -> Result<(T, Bytes), ApiError> {
-    if !is_json(req.headers()) {
-        return Err(ApiError::unsupported_media_type());
-    }
-    let raw = read_limited(req.into_body(), limit).await?;
-    let value = parse_json(&raw)?;
-    Ok((value, raw))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -119,7 +150,17 @@ pub(crate) fn parse_json_at<T: DeserializeOwned>(raw: &[u8], prefix: &str) -> Re
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let value = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => value,
-        Err(error) => return Err(describe(error, prefix)),
+        // A shape error can come before a syntax error further on ("unknown field"
+        // in a body that is cut short): a body that is not JSON is 400 whatever
+        // else is wrong. Checked only on this path, so valid bodies are read once.
+        Err(error) => match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+            Err(syntax) if !syntax.is_data() => {
+                return Err(ApiError::malformed_json(format!(
+                    "the body is not valid JSON: {syntax}"
+                )));
+            }
+            _ => return Err(describe(error, prefix)),
+        },
     };
     deserializer.end().map_err(|e| {
         ApiError::malformed_json(format!("unexpected data after the JSON value: {e}"))

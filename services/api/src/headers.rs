@@ -12,6 +12,19 @@ pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempote
 /// Set on an answer replayed for a retried Idempotency-Key.
 pub(crate) const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
+/// Longest request id kept from a caller.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// A caller's request id is kept only when it is 1 to 128 of `A-Za-z0-9._:-`: it
+/// goes into log lines, NATS headers and task records, where anything else could
+/// forge fields or grow without bound.
+pub(crate) fn is_usable_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 /// Where a submission came from: its request id and the caller's trace.
 pub(crate) struct Origin {
     pub(crate) request_id: Option<String>,
@@ -29,8 +42,35 @@ impl Origin {
             .unwrap_or_else(TraceParent::new_root);
         tracing::Span::current().record("trace_id", trace.trace_id.as_str());
         Self {
+            // The router replaced an unusable id before this runs.
             request_id: text(&REQUEST_ID).map(str::to_string),
             trace,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_usable_request_id;
+
+    #[test]
+    fn request_ids_are_kept_only_in_the_allowed_alphabet_and_length() {
+        for ok in ["a", "req-42", "A.b_c:d-9", &"x".repeat(128)] {
+            assert!(is_usable_request_id(ok.as_bytes()), "{ok}");
+        }
+        let long = "x".repeat(129);
+        for bad in [
+            "",
+            " ",
+            "a b",
+            "a\"b",
+            "line\nbreak",
+            "é",
+            "a/b",
+            "{}",
+            &long,
+        ] {
+            assert!(!is_usable_request_id(bad.as_bytes()), "{bad:?}");
         }
     }
 }

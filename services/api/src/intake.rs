@@ -99,6 +99,7 @@ impl Intake {
             raw,
             idempotency_key,
             origin,
+            reserved: _body_bytes_held_until_answered,
         } = submission;
         if request.idempotency_key.take().is_some() {
             return Err(ApiError::validation(
@@ -154,6 +155,7 @@ impl Intake {
             raw,
             idempotency_key,
             origin,
+            reserved: _body_bytes_held_until_answered,
         } = submission;
         self.rules.check_batch_size(batch.tasks.len())?;
         let items = self.validate_items(&batch.tasks)?;
@@ -194,7 +196,15 @@ impl Intake {
             let resumed = batch_claim.as_ref().is_some_and(Claim::resumed);
             idempotency::let_go(batch_claim, none_stored).await;
             let error = if none_stored && !resumed {
-                ApiError::queue_unavailable()
+                // Nothing was accepted: the first item's problem (queue-full, 413 or
+                // queue-unavailable) says why, as it would for a single task.
+                items
+                    .into_iter()
+                    .find_map(|item| match item {
+                        Item::Failed(error) => Some(error),
+                        _ => None,
+                    })
+                    .unwrap_or_else(ApiError::queue_unavailable)
             } else {
                 ApiError::publish_unconfirmed()
             };

@@ -17,6 +17,7 @@ mod metrics;
 mod readiness;
 mod respond;
 mod routes;
+mod serve;
 mod startup;
 mod state;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,7 +20,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{self, Authenticator, Gate, Scope};
 use crate::error::{ApiError, log_causes};
 use crate::handlers::{stats, submit_batch, submit_task, task_status};
-use crate::headers::REQUEST_ID;
+use crate::headers::{REQUEST_ID, is_usable_request_id};
 use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;
 
@@ -66,6 +67,7 @@ pub(crate) fn router(
             deadline,
         ))
         .route_layer(middleware::from_fn_with_state(shed, admission))
+        .route_layer(middleware::map_response(no_store))
         .with_state(state);
 
     Router::new()
@@ -76,6 +78,10 @@ pub(crate) fn router(
         // Layers run top to bottom on the way in:
         .layer(
             ServiceBuilder::new()
+                // 0. a caller's request id outside the allowed alphabet is dropped,
+                // and nosniff goes on every answer;
+                .map_request(drop_unusable_request_id)
+                .map_response(nosniff)
                 // 1. every request gets an id first (or keeps the caller's), so
                 // everything below, logs included, can refer to it;
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -105,6 +111,32 @@ fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
         request_id = %request_id,
         trace_id = tracing::field::Empty,
     )
+}
+
+fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
+    if let Some(id) = request.headers().get(REQUEST_ID)
+        && !is_usable_request_id(id.as_bytes())
+    {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
+fn nosniff<B>(mut response: Response<B>) -> Response<B> {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Task records and answers about them change and may carry results: no cache,
+/// shared or private, keeps them.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn admission(State(shed): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {

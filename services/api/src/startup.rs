@@ -18,6 +18,7 @@ use crate::intake::{Intake, Rules};
 use crate::metrics::ApiMetrics;
 use crate::readiness::GatewayReadiness;
 use crate::routes::router;
+use crate::serve::{ConnectionLimits, serve};
 use crate::state::AppState;
 
 /// The gateway, bound to its port and ready to run.
@@ -32,6 +33,8 @@ pub(crate) struct Gateway {
     pub(crate) router: Router,
     queue: Queue,
     readiness: GatewayReadiness,
+    max_body_bytes: usize,
+    connection_limits: ConnectionLimits,
 }
 
 impl Gateway {
@@ -46,7 +49,10 @@ impl Gateway {
             service::connect(settings, "tasklane-api", api.publish_timeout).await?;
         let metrics = ApiMetrics::new();
         // The task types a worker runs: the one place the gateway learns them.
-        let rules = Rules::new(tasklane_tasks::Registry::built_in().names(), api.max_batch);
+        let registry = tasklane_tasks::Registry::built_in()
+            .enabled(settings.tasks.enabled.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        let rules = Rules::new(registry.names(), &settings.limits, api.max_batch);
         let authenticator = Arc::new(Authenticator::start(&settings.auth, &shutdown).await?);
         let intake = Intake::new(
             queue.clone(),
@@ -58,12 +64,22 @@ impl Gateway {
             settings.stream.duplicate_window,
         );
         let readiness = GatewayReadiness::new(queue.clone(), store.clone(), shutdown);
-        let state = AppState::new(intake, queue.clone(), store, BodyLimit(api.max_body_bytes));
+        let state = AppState::new(
+            intake,
+            queue.clone(),
+            store,
+            BodyLimit::new(api.max_body_bytes, api.max_in_flight_body_bytes),
+        );
         let ops = ops::router(readiness.clone(), metrics.base);
         Ok(Self {
             router: router(state, ops, metrics.http, api, authenticator),
             queue,
             readiness,
+            max_body_bytes: api.max_body_bytes,
+            connection_limits: ConnectionLimits {
+                header_timeout: api.header_timeout,
+                max_connections: api.max_connections,
+            },
         })
     }
 }
@@ -97,18 +113,32 @@ impl Application {
             router,
             queue,
             readiness,
+            max_body_bytes,
+            connection_limits,
         } = self.gateway;
-        tokio::spawn(readiness.await_work_stream());
+        let server = queue.clone();
+        tokio::spawn(async move {
+            readiness.await_work_stream().await;
+            warn_if_body_limit_exceeds_max_payload(&server, max_body_bytes);
+        });
         tracing::info!(%address, "gateway listening");
-        let shutdown = self.shutdown;
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .context("serving HTTP")?;
+        serve(self.listener, router, connection_limits, self.shutdown).await;
         // Publishes were all awaited for their PubAck; flushing is for anything else
         // still buffered (nothing should be).
         let _ = tokio::time::timeout(Duration::from_secs(2), queue.flush()).await;
         tracing::info!("gateway stopped");
         Ok(())
+    }
+}
+
+/// A body the gateway takes but NATS would refuse is answered 413 after it was read
+/// and validated; say so once, so the operator can align the two limits.
+fn warn_if_body_limit_exceeds_max_payload(queue: &Queue, max_body_bytes: usize) {
+    if let Some(max_payload) = queue.max_payload().filter(|&max| max_body_bytes > max) {
+        tracing::warn!(
+            max_body_bytes,
+            max_payload,
+            "api.max_body_bytes is larger than the NATS server's max_payload: tasks near the body limit will be refused with 413; lower api.max_body_bytes or raise max_payload"
+        );
     }
 }

@@ -132,6 +132,12 @@ impl Queue {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    /// The largest message the connected server takes (`max_payload` of its INFO);
+    /// `None` before the first connection.
+    pub fn max_payload(&self) -> Option<usize> {
+        Some(self.client.server_info().max_payload).filter(|&max| max > 0)
+    }
+
     /// Sends whatever the client still buffers (acks are fire-and-forget), before the
     /// connection goes away.
     pub async fn flush(&self) -> Result<(), QueueError> {
@@ -207,6 +213,12 @@ impl Queue {
         if !self.is_connected() {
             return Err(QueueError::NotConnected);
         }
+        // Measured before sending: the server would close the connection on an
+        // oversized message, and every publish sharing it would fail with it.
+        let size = body.len() + header_bytes(&headers) + msg_id.len();
+        if let Some(max) = self.max_payload().filter(|&max| size > max) {
+            return Err(QueueError::TooLarge { size, max });
+        }
         let publish = jetstream::message::PublishMessage::build()
             .payload(body)
             .headers(headers)
@@ -215,7 +227,10 @@ impl Queue {
             .js
             .send_publish(subject, publish)
             .await
-            .map_err(QueueError::PublishNotSent)?;
+            .map_err(|e| match e.kind() {
+                PublishErrorKind::MaxPayloadExceeded => QueueError::TooLargeForServer(e),
+                _ => QueueError::PublishNotSent(e),
+            })?;
         // The PubAck wait is bounded by the context's ack timeout (`publish_timeout`);
         // a second timer here would cost one more timer entry per task.
         match ack.await {
@@ -223,7 +238,7 @@ impl Queue {
             Err(e) if e.kind() == PublishErrorKind::TimedOut => {
                 Err(QueueError::PublishTimeout(self.publish_timeout))
             }
-            Err(e) => Err(QueueError::Publish(e)),
+            Err(e) => Err(classify_publish_error(e)),
         }
     }
 
@@ -266,5 +281,44 @@ impl Queue {
                 ..QueueDepth::default()
             },
         })
+    }
+}
+
+/// The bytes `headers` take on the wire, with the `NATS/1.0` line and the message id
+/// header the publish adds: close enough to keep the size check on the safe side.
+fn header_bytes(headers: &HeaderMap) -> usize {
+    const FRAMING: usize = "NATS/1.0\r\n\r\n".len() + "Nats-Msg-Id: \r\n".len();
+    FRAMING
+        + headers
+            .iter()
+            .map(|(name, values)| {
+                let name: &str = name.as_ref();
+                values
+                    .iter()
+                    .map(|value| name.len() + value.as_str().len() + 4)
+                    .sum::<usize>()
+            })
+            .sum::<usize>()
+}
+
+/// Refusals a client can act on get their own variant: a full stream (retry later)
+/// and a message over the server's `max_payload` (never retry).
+fn classify_publish_error(error: async_nats::jetstream::context::PublishError) -> QueueError {
+    if error.kind() == PublishErrorKind::MaxPayloadExceeded {
+        return QueueError::TooLargeForServer(error);
+    }
+    let refused = std::error::Error::source(&error)
+        .and_then(|source| source.downcast_ref::<jetstream::Error>());
+    match refused {
+        // `discard: new` at max_msgs or max_bytes answers "maximum messages/bytes
+        // exceeded" under the store-failed code; other store failures stay errors.
+        Some(e)
+            if (e.error_code() == ErrorCode::STREAM_STORE_FAILED
+                && e.to_string().contains("maximum"))
+                || e.error_code() == ErrorCode::STORAGE_RESOURCES_EXCEEDED =>
+        {
+            QueueError::Full(error)
+        }
+        _ => QueueError::Publish(error),
     }
 }

@@ -26,9 +26,10 @@ pub enum Unready {
     /// Valkey did not answer within the probe's bound.
     #[error("ping timed out")]
     PingTimedOut,
-    /// Valkey answered with an error.
-    #[error("{0}")]
-    Store(#[from] StoreError),
+    /// Valkey answered with an error. The probe's answer says only that; the
+    /// error itself (which can name hosts and users) goes to the log.
+    #[error("error reply")]
+    Store(#[source] StoreError),
 }
 
 /// One answer to `/readyz`.
@@ -89,7 +90,34 @@ impl Readiness {
 pub async fn check_valkey(store: &Store) -> Result<(), Unready> {
     match tokio::time::timeout(PING_TIMEOUT, store.ping()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Unready::Store(e)),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "valkey readiness check failed");
+            Err(Unready::Store(e))
+        }
         Err(_) => Err(Unready::PingTimedOut),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_body_never_carries_a_dependency_error_text() {
+        let refusal = fred::error::Error::new(
+            fred::error::ErrorKind::Auth,
+            "WRONGPASS invalid username-password pair for user tasklane at valkey-0.internal",
+        );
+        let readiness = Readiness {
+            nats: Ok(()),
+            valkey: Err(Unready::Store(StoreError::Valkey(refusal))),
+            draining: false,
+        };
+        let body = readiness.body().to_string();
+        assert!(!readiness.is_ready());
+        for leak in ["WRONGPASS", "tasklane", "valkey-0", "internal"] {
+            assert!(!body.contains(leak), "{leak} leaked: {body}");
+        }
+        assert!(body.contains("error reply"), "{body}");
     }
 }

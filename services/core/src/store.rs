@@ -42,7 +42,7 @@ use scripts::Scripts;
 
 use crate::config::ValkeySettings;
 use crate::names::keys;
-use crate::task::{TaskId, now_rfc3339};
+use crate::task::{TaskId, bounded_error, now_rfc3339};
 
 /// How long a single Valkey command may wait, including while reconnecting.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -203,7 +203,7 @@ impl Store {
             .evalsha_with_reload(
                 &inner.client,
                 vec![keys::task(id)],
-                vec![error.to_string(), now_rfc3339()],
+                vec![bounded_error(error.to_string()), now_rfc3339()],
             )
             .await?;
         Ok(())

@@ -196,6 +196,25 @@ pub struct TaskEnvelope {
     pub created_at: String,
 }
 
+/// Most bytes of error text kept for a task: what a handler, a panic or a client
+/// puts in an error reaches Valkey, logs and dead-letter headers only this long.
+pub const MAX_ERROR_BYTES: usize = 1024;
+
+/// `text` cut to at most [`MAX_ERROR_BYTES`] on a character boundary, marked with
+/// `…` when something was cut.
+pub fn bounded_error(mut text: String) -> String {
+    if text.len() <= MAX_ERROR_BYTES {
+        return text;
+    }
+    let mut cut = MAX_ERROR_BYTES - '…'.len_utf8();
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push('…');
+    text
+}
+
 /// Now as RFC 3339 UTC with millisecond precision.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
@@ -269,6 +288,16 @@ mod tests {
             assert!(s.is_terminal());
             assert_eq!(TaskStatus::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn error_text_is_bounded_on_a_character_boundary() {
+        assert_eq!(bounded_error("short".into()), "short");
+        let exact = "a".repeat(MAX_ERROR_BYTES);
+        assert_eq!(bounded_error(exact.clone()), exact);
+        let cut = bounded_error("é".repeat(MAX_ERROR_BYTES));
+        assert!(cut.len() <= MAX_ERROR_BYTES, "{}", cut.len());
+        assert!(cut.ends_with('…') && cut.trim_end_matches('…').chars().all(|c| c == 'é'));
     }
 
     #[test]

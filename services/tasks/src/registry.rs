@@ -42,6 +42,28 @@ impl Registry {
         self.names.push(name);
     }
 
+    /// Only the types `enabled` names, or all of them when it is `None`
+    /// (`tasks.enabled`). A type this deployment does not enable has no handler here,
+    /// so a task of that type that reaches a worker anyway fails without running.
+    ///
+    /// # Errors
+    /// A name that is not registered: a typo would otherwise disable a type silently.
+    pub fn enabled(mut self, enabled: Option<&[String]>) -> Result<Self, String> {
+        let Some(enabled) = enabled else {
+            return Ok(self);
+        };
+        if let Some(unknown) = enabled.iter().find(|name| self.get(name).is_none()) {
+            return Err(format!(
+                "tasks.enabled: unknown task type `{unknown}`; known types: {}",
+                self.names.join(", ")
+            ));
+        }
+        self.names.retain(|name| enabled.iter().any(|e| e == name));
+        self.handlers
+            .retain(|name, _| enabled.iter().any(|e| e == name));
+        Ok(self)
+    }
+
     /// The handler for task type `name`.
     pub fn get(&self, name: &str) -> Option<Arc<dyn TaskHandler>> {
         self.handlers.get(name).cloned()
@@ -66,6 +88,21 @@ mod tests {
             assert_eq!(registry.get(name).map(|h| h.name()), Some(*name));
         }
         assert!(registry.get("no-such-type").is_none());
+    }
+
+    #[test]
+    fn only_enabled_types_keep_their_handler() {
+        let all = Registry::built_in();
+        assert!(all.clone().enabled(None).unwrap().get("fail").is_some());
+        let enabled = ["echo".to_string(), "sha256".to_string()];
+        let some = all.clone().enabled(Some(&enabled)).unwrap();
+        assert_eq!(some.names(), ["echo", "sha256"]);
+        assert!(some.get("fail").is_none() && some.get("sleep").is_none());
+        let typo = ["ecoh".to_string()];
+        let Err(error) = all.enabled(Some(&typo)) else {
+            panic!("an unknown name must be refused");
+        };
+        assert!(error.contains("ecoh"), "{error}");
     }
 
     #[test]

@@ -53,6 +53,9 @@ impl Worker {
         registry: Registry,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        let registry = registry
+            .enabled(settings.tasks.enabled.as_deref())
+            .map_err(anyhow::Error::msg)?;
         let (queue, store) =
             service::connect(&settings, "tasklane-worker", PUBLISH_TIMEOUT).await?;
         let listener = TcpListener::bind(settings.worker.listen)

@@ -18,7 +18,10 @@ TASKLANE_API__MAX_BODY_BYTES: {{ .maxBodyBytes | int64 | quote }}
 TASKLANE_API__MAX_BATCH: {{ .maxBatch | int64 | quote }}
 TASKLANE_API__REQUEST_TIMEOUT: {{ .requestTimeout | quote }}
 TASKLANE_API__MAX_IN_FLIGHT: {{ .maxInFlight | int64 | quote }}
+TASKLANE_API__MAX_IN_FLIGHT_BODY_BYTES: {{ .maxInFlightBodyBytes | int64 | quote }}
 TASKLANE_API__PUBLISH_TIMEOUT: {{ .publishTimeout | quote }}
+TASKLANE_API__HEADER_TIMEOUT: {{ .headerTimeout | quote }}
+TASKLANE_API__MAX_CONNECTIONS: {{ .maxConnections | int64 | quote }}
 {{- end }}
 {{- with .Values.config.auth }}
 TASKLANE_AUTH__MODE: {{ .mode | quote }}
@@ -51,6 +54,7 @@ TASKLANE_LIMITS__TENANT_BURST: {{ .tenantBurst | int64 | quote }}
 {{- end }}
 TASKLANE_LIMITS__TENANT_MAX_OUTSTANDING: {{ .tenantMaxOutstanding | int64 | quote }}
 {{- end }}
+TASKLANE_STREAM__DUPLICATE_WINDOW: {{ .Values.config.stream.duplicateWindow | quote }}
 {{- end }}
 
 {{- define "tasklane.chartValueErrors" -}}

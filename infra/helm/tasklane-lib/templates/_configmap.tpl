@@ -21,8 +21,13 @@ data:
   TASKLANE_VALKEY__MIN_REPLICAS_ACK: {{ .minReplicasAck | quote }}
   TASKLANE_VALKEY__REPLICA_ACK_TIMEOUT: {{ .replicaAckTimeout | quote }}
   {{- end }}
-  TASKLANE_STREAM__REPLICAS: {{ .Values.config.stream.replicas | quote }}
-  TASKLANE_STREAM__DUPLICATE_WINDOW: {{ .Values.config.stream.duplicateWindow | quote }}
+  {{- with .Values.config.limits }}
+  TASKLANE_LIMITS__MAX_TIMEOUT: {{ .maxTimeout | quote }}
+  TASKLANE_LIMITS__MAX_ATTEMPTS: {{ .maxAttempts | int64 | quote }}
+  {{- end }}
+  {{- with .Values.config.tasks.enabled }}
+  TASKLANE_TASKS__ENABLED: {{ join "," . | quote }}
+  {{- end }}
   TASKLANE_RESULTS__TTL: {{ .Values.config.results.ttl | quote }}
   {{- include "tasklane.chartConfig" . | nindent 2 }}
   TASKLANE_LOG__FORMAT: {{ .Values.config.log.format | quote }}

@@ -13,6 +13,17 @@ worker
 
 {{- define "tasklane.chartConfig" -}}
 TASKLANE_WORKER__LISTEN: {{ printf "0.0.0.0:%d" (int .Values.service.port) | quote }}
+{{- /* The worker declares the streams, so their settings are its own. */}}
+{{- with .Values.config.stream }}
+TASKLANE_STREAM__REPLICAS: {{ .replicas | quote }}
+TASKLANE_STREAM__DUPLICATE_WINDOW: {{ .duplicateWindow | quote }}
+TASKLANE_STREAM__MAX_BYTES: {{ .maxBytes | int64 | quote }}
+TASKLANE_STREAM__MAX_MSGS: {{ .maxMsgs | int64 | quote }}
+{{- end }}
+{{- with .Values.config.dlq }}
+TASKLANE_DLQ__MAX_AGE: {{ .maxAge | quote }}
+TASKLANE_DLQ__MAX_BYTES: {{ .maxBytes | int64 | quote }}
+{{- end }}
 {{- with .Values.config.worker }}
 TASKLANE_WORKER__CONCURRENCY: {{ .concurrency | quote }}
 TASKLANE_WORKER__MAX_ATTEMPTS: {{ .maxAttempts | quote }}

@@ -4,7 +4,7 @@
 //! which decides whether its idempotency key may be freed.
 
 use prometheus::{IntCounter, IntCounterVec};
-use tasklane_core::queue::{Queue, TaskMessage};
+use tasklane_core::queue::{Queue, QueueError, TaskMessage};
 use tasklane_core::store::{PlannedTask, RecordIdentity, Store};
 use tasklane_core::task::{TaskId, TaskType};
 use tasklane_core::telemetry::ErrorChain;
@@ -146,15 +146,28 @@ impl Publisher {
 
     async fn publish(&self, task: &Outgoing) -> Result<(), Unqueued> {
         self.queue.publish_task(&task.message).await.map_err(|e| {
-            self.publish_errors.inc();
             let not_stored = e.publish_not_stored();
-            let (error, what) = if not_stored {
-                (
-                    ApiError::queue_unavailable(),
-                    "task not accepted: publish failed",
-                )
-            } else {
-                (ApiError::publish_unconfirmed(), "task publish unconfirmed")
+            let (error, what) = match &e {
+                QueueError::Full(_) => (ApiError::queue_full(), "task not accepted: queue full"),
+                QueueError::TooLarge { max, .. } => (
+                    ApiError::task_too_large(*max),
+                    "task not accepted: too large",
+                ),
+                QueueError::TooLargeForServer(_) => (
+                    ApiError::task_too_large(self.queue.max_payload().unwrap_or_default()),
+                    "task not accepted: too large",
+                ),
+                _ if not_stored => {
+                    self.publish_errors.inc();
+                    (
+                        ApiError::queue_unavailable(),
+                        "task not accepted: publish failed",
+                    )
+                }
+                _ => {
+                    self.publish_errors.inc();
+                    (ApiError::publish_unconfirmed(), "task publish unconfirmed")
+                }
             };
             Unqueued {
                 error: error.caused_by(Cause::new(what, e).for_task(task.id)),

@@ -3,8 +3,9 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use tasklane_core::config::LimitsSettings;
 use tasklane_core::store::PlannedTask;
-use tasklane_core::task::{MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS, TaskEnvelope, TaskType};
+use tasklane_core::task::{TaskEnvelope, TaskType};
 
 use crate::error::ApiError;
 
@@ -40,17 +41,23 @@ pub(crate) struct BatchRequest {
 
 /// What validation checks against: the running gateway's limits.
 pub(crate) struct Rules {
-    /// Task types some worker runs.
+    /// Task types this deployment enables (`tasks.enabled`).
     known_types: Vec<String>,
     /// Most tasks in one `POST /tasks`.
     max_batch: usize,
+    /// Largest `max_attempts` (`limits.max_attempts`).
+    max_attempts: u32,
+    /// Largest `timeout_ms` (`limits.max_timeout`).
+    max_timeout_ms: u64,
 }
 
 impl Rules {
-    pub(crate) fn new(known_types: &[&str], max_batch: usize) -> Self {
+    pub(crate) fn new(known_types: &[&str], limits: &LimitsSettings, max_batch: usize) -> Self {
         Self {
             known_types: known_types.iter().map(|t| t.to_string()).collect(),
             max_batch,
+            max_attempts: limits.max_attempts,
+            max_timeout_ms: u64::try_from(limits.max_timeout.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -96,25 +103,27 @@ impl TaskRequest {
             && !rules.known_types.iter().any(|t| t == task_type.as_str())
         {
             return Err(ApiError::validation(format!(
-                "{}: unknown task type `{task_type}`; known types: {}",
+                "{}: unknown task type `{task_type}`; enabled types: {}",
                 field("type"),
                 rules.known_types.join(", ")
             )));
         }
         if let Some(n) = self.max_attempts
-            && !(1..=MAX_ATTEMPTS_LIMIT).contains(&n)
+            && !(1..=rules.max_attempts).contains(&n)
         {
             return Err(ApiError::validation(format!(
-                "{}: must be 1 to {MAX_ATTEMPTS_LIMIT}, got {n}",
-                field("max_attempts")
+                "{}: must be 1 to {}, got {n}",
+                field("max_attempts"),
+                rules.max_attempts
             )));
         }
         if let Some(ms) = self.timeout_ms
-            && !(1..=MAX_TIMEOUT_MS).contains(&ms)
+            && !(1..=rules.max_timeout_ms).contains(&ms)
         {
             return Err(ApiError::validation(format!(
-                "{}: must be 1 to {MAX_TIMEOUT_MS}, got {ms}",
-                field("timeout_ms")
+                "{}: must be 1 to {}, got {ms}",
+                field("timeout_ms"),
+                rules.max_timeout_ms
             )));
         }
         Ok(ValidTask {

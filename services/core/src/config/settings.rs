@@ -34,11 +34,13 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub valkey: ValkeySettings,
     pub stream: StreamSettings,
+    pub dlq: DlqSettings,
+    pub limits: LimitsSettings,
+    pub tasks: TasksSettings,
     pub results: ResultsSettings,
     pub log: LogSettings,
     pub api: ApiSettings,
     pub auth: AuthSettings,
-    pub limits: LimitsSettings,
     pub worker: WorkerSettings,
 }
 
@@ -100,6 +102,55 @@ pub struct StreamSettings {
     pub replicas: usize,
     #[serde(with = "humantime_serde")]
     pub duplicate_window: Duration,
+    pub max_bytes: u64,
+    pub max_msgs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqSettings {
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksSettings {
+    #[serde(default, deserialize_with = "comma_list")]
+    pub enabled: Option<Vec<String>>,
+}
+
+impl TasksSettings {
+    /// Whether this deployment accepts and runs `task_type`.
+    pub fn is_enabled(&self, task_type: &str) -> bool {
+        self.enabled
+            .as_ref()
+            .is_none_or(|enabled| enabled.iter().any(|t| t == task_type))
+    }
+}
+
+/// A list written either as one comma-separated string (how an environment variable
+/// carries it) or as a list (in a YAML or TOML file).
+fn comma_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match Option::<Written>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Written::Text(text)) => text.split(',').map(str::to_string).collect(),
+        Some(Written::List(list)) => list,
+    };
+    Ok(Some(
+        items
+            .iter()
+            .map(|item| item.trim().to_string())
+            .filter(|item| !item.is_empty())
+            .collect(),
+    ))
 }
 
 impl StreamSettings {
@@ -138,8 +189,12 @@ pub struct ApiSettings {
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     pub max_in_flight: usize,
+    pub max_in_flight_body_bytes: usize,
     #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +251,9 @@ impl JwtSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSettings {
+    #[serde(with = "humantime_serde")]
+    pub max_timeout: Duration,
+    pub max_attempts: u32,
     pub tenant_rate: u32,
     pub tenant_burst: Option<u32>,
     pub tenant_max_outstanding: u64,

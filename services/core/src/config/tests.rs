@@ -169,14 +169,15 @@ fn every_key_is_documented_once_with_a_meaning() {
             "nats.tls.ca_file",
             "nats.tls.cert_file",
             "nats.tls.key_file",
+            "valkey.sentinels",
+            "tasks.enabled",
             "auth.keys_file",
             "auth.jwt.jwks_file",
             "auth.jwt.jwks_url",
             "auth.jwt.hs256_secret_file",
             "auth.jwt.issuer",
             "auth.jwt.audience",
-            "limits.tenant_burst",
-            "valkey.sentinels"
+            "limits.tenant_burst"
         ]
     );
 }

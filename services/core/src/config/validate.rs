@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::error::{ConfigError, env_var_for};
 use super::settings::{AuthMode, Settings};
-use crate::task::{MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS};
+use crate::task::{MAX_ATTEMPTS_LIMIT, MAX_TIMEOUT_MS, TaskType};
 
 impl Settings {
     /// Rules that span more than one key, checked once so a bad combination never
@@ -82,6 +82,38 @@ impl Settings {
         if self.stream.duplicate_window.is_zero() {
             return Err(invalid("stream.duplicate_window", "must be above 0".into()));
         }
+        if self.dlq.max_age.is_zero() {
+            return Err(invalid("dlq.max_age", "must be above 0".into()));
+        }
+        let limits = &self.limits;
+        if limits.max_timeout.is_zero()
+            || limits.max_timeout > Duration::from_millis(MAX_TIMEOUT_MS)
+        {
+            return Err(invalid(
+                "limits.max_timeout",
+                "must be above 0 and at most 1h".into(),
+            ));
+        }
+        if !(1..=MAX_ATTEMPTS_LIMIT).contains(&limits.max_attempts) {
+            return Err(invalid(
+                "limits.max_attempts",
+                format!("must be 1 to {MAX_ATTEMPTS_LIMIT}"),
+            ));
+        }
+        if let Some(enabled) = &self.tasks.enabled {
+            if enabled.is_empty() {
+                return Err(invalid(
+                    "tasks.enabled",
+                    "must name at least one type".into(),
+                ));
+            }
+            if let Some(bad) = enabled.iter().find(|t| TaskType::parse(t).is_err()) {
+                return Err(invalid(
+                    "tasks.enabled",
+                    format!("`{bad}` is not a task type name"),
+                ));
+            }
+        }
         if self.results.ttl < Duration::from_secs(1) {
             return Err(invalid("results.ttl", "must be at least 1s".into()));
         }
@@ -102,6 +134,23 @@ impl Settings {
                 "stream.duplicate_window",
                 "must be longer than twice api.request_timeout".into(),
             ));
+        }
+        // One request's reservation is taken at once, so the budget must hold the
+        // largest body; permits are counted in u32 per acquisition.
+        if self.api.max_body_bytes > u32::MAX as usize {
+            return Err(invalid("api.max_body_bytes", "must be below 4 GiB".into()));
+        }
+        if self.api.max_in_flight_body_bytes < self.api.max_body_bytes {
+            return Err(invalid(
+                "api.max_in_flight_body_bytes",
+                "must be at least api.max_body_bytes".into(),
+            ));
+        }
+        if self.api.header_timeout < Duration::from_secs(1) {
+            return Err(invalid("api.header_timeout", "must be at least 1s".into()));
+        }
+        if self.api.max_connections == 0 {
+            return Err(invalid("api.max_connections", "must be at least 1".into()));
         }
         if self.api.request_timeout <= self.api.publish_timeout {
             return Err(invalid(
@@ -134,6 +183,18 @@ impl Settings {
             return Err(invalid(
                 "worker.task_timeout",
                 "must be above 0 and at most 1h".into(),
+            ));
+        }
+        if w.max_attempts > limits.max_attempts {
+            return Err(invalid(
+                "worker.max_attempts",
+                "must be at most limits.max_attempts".into(),
+            ));
+        }
+        if w.task_timeout > limits.max_timeout {
+            return Err(invalid(
+                "worker.task_timeout",
+                "must be at most limits.max_timeout".into(),
             ));
         }
         if w.shutdown_grace.is_zero() {

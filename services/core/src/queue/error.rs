@@ -41,6 +41,21 @@ pub enum QueueError {
     /// outstanding, shutting down): certainly not stored.
     #[error("publish not sent: {0}")]
     PublishNotSent(#[source] PublishError),
+    /// The work stream is at its `max_msgs` or `max_bytes` (or the server is out of
+    /// storage): nothing was stored.
+    #[error("the work stream is full: {0}")]
+    Full(#[source] PublishError),
+    /// The message is larger than the server's `max_payload`; it was not sent.
+    #[error("message of {size} bytes is over the server's max_payload of {max}")]
+    TooLarge {
+        /// The message's size, headers included.
+        size: usize,
+        /// The server's `max_payload`.
+        max: usize,
+    },
+    /// The client refused the message as over the server's `max_payload`.
+    #[error("message over the server's max_payload: {0}")]
+    TooLargeForServer(#[source] PublishError),
     /// Waiting for the PubAck failed: JetStream refused the message, or the answer
     /// was lost (then it may or may not be stored).
     #[error("publish failed: {0}")]
@@ -93,7 +108,11 @@ impl QueueError {
     /// unknown: the message may be stored.
     pub fn publish_not_stored(&self) -> bool {
         match self {
-            Self::NotConnected | Self::PublishNotSent(_) => true,
+            Self::NotConnected
+            | Self::PublishNotSent(_)
+            | Self::Full(_)
+            | Self::TooLarge { .. }
+            | Self::TooLargeForServer(_) => true,
             Self::Publish(error) => match error.kind() {
                 PublishErrorKind::StreamNotFound
                 | PublishErrorKind::WrongLastMessageId

@@ -7,16 +7,12 @@
 //! could overwrite the first. The gateway only checks that the work stream exists and
 //! reports not-ready until it does.
 
-use std::time::Duration;
-
 use async_nats::jetstream::{self, consumer, stream};
 
 use super::error::QueueError;
 use crate::config::Settings;
 use crate::names::{self, CONSUMER_NAME, DEAD_LETTER_SUBJECT_PREFIX, TASK_SUBJECT_PREFIX};
 
-/// How long dead letters are kept for inspection and replay.
-const DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
 /// Upper bound on unacknowledged messages across all workers. Tasks waiting for a
 /// delayed retry count against it, so it must be far above the total concurrency or
 /// a burst of failing tasks would stall healthy ones.
@@ -31,7 +27,7 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// The topology `settings` describe (`stream.*` and `worker.ack_wait`).
+    /// The topology `settings` describe (`stream.*`, `dlq.*` and `worker.ack_wait`).
     pub fn new(settings: &Settings) -> Self {
         let stream = &settings.stream;
         let work = stream::Config {
@@ -41,6 +37,12 @@ impl Topology {
             storage: stream::StorageType::File,
             num_replicas: stream.replicas,
             duplicate_window: stream.duplicate_window,
+            max_bytes: unlimited_if_zero(stream.max_bytes),
+            max_messages: unlimited_if_zero(stream.max_msgs),
+            // A full work queue refuses new tasks (the gateway answers 503
+            // `/queue-full`); the default, discarding the oldest, would silently drop
+            // tasks that were already accepted.
+            discard: stream::DiscardPolicy::New,
             description: Some("tasklane work queue".into()),
             ..Default::default()
         };
@@ -51,7 +53,11 @@ impl Topology {
             storage: stream::StorageType::File,
             num_replicas: stream.replicas,
             duplicate_window: stream.duplicate_window,
-            max_age: DEAD_LETTER_MAX_AGE,
+            max_age: settings.dlq.max_age,
+            max_bytes: unlimited_if_zero(settings.dlq.max_bytes),
+            // When full, the worker's dead-letter publish is refused and the task is
+            // held and retried, so no dead letter is dropped to make room.
+            discard: stream::DiscardPolicy::New,
             description: Some("tasklane dead letters".into()),
             ..Default::default()
         };
@@ -73,6 +79,14 @@ impl Topology {
             dead_letters,
             consumer,
         }
+    }
+}
+
+/// JetStream's "no limit" is -1; the configuration says 0.
+fn unlimited_if_zero(limit: u64) -> i64 {
+    match limit {
+        0 => -1,
+        n => i64::try_from(n).unwrap_or(i64::MAX),
     }
 }
 

@@ -175,7 +175,7 @@ impl OutcomeRequest {
             task: task.into(),
             status: outcome.status(),
             result: result.to_string(),
-            error: error.to_string(),
+            error: crate::task::bounded_error(error.to_string()),
             attempts,
         }
     }

@@ -5,9 +5,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::Message;
 use tasklane_core::names::{DEAD_LETTER_SUBJECT_PREFIX, headers};
 use tasklane_core::queue::{Queue, QueueError};
-
-/// Longest error text carried in a header; the full text is in the task record.
-const MAX_ERROR_HEADER_LEN: usize = 1024;
+use tasklane_core::task::bounded_error;
 
 pub async fn publish(
     queue: &Queue,
@@ -49,18 +47,11 @@ pub async fn publish(
 }
 
 fn header_safe(text: &str) -> String {
-    let mut clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if clean.len() > MAX_ERROR_HEADER_LEN {
-        let mut cut = MAX_ERROR_HEADER_LEN;
-        while !clean.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        clean.truncate(cut);
-    }
-    clean
+    bounded_error(
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -72,6 +63,6 @@ mod tests {
         assert_eq!(header_safe("a\r\nb\tc"), "a  b c");
         let long = "é".repeat(2000);
         let clean = header_safe(&long);
-        assert!(clean.len() <= 1024 && clean.chars().all(|c| c == 'é'));
+        assert!(clean.len() <= 1024 && clean.trim_end_matches('…').chars().all(|c| c == 'é'));
     }
 }

@@ -22,7 +22,7 @@ pub async fn run_attempt(
     let task_type = task.task_type();
     let Some(handler) = state.registry.get(task_type) else {
         return AttemptResult::Failed(HandlerError::Permanent(format!(
-            "unknown task type `{task_type}`"
+            "task type `{task_type}` is not enabled on this worker"
         )));
     };
     let metrics = &state.metrics;
@@ -35,7 +35,9 @@ pub async fn run_attempt(
         .envelope
         .timeout_ms
         .map(Duration::from_millis)
-        .unwrap_or(state.settings.worker.task_timeout);
+        .unwrap_or(state.settings.worker.task_timeout)
+        // As with attempts: the gateway refuses more, a direct publish is capped.
+        .min(state.settings.limits.max_timeout);
     let input = TaskInput {
         id: &task.id,
         attempt,

@@ -50,7 +50,13 @@ async fn run(state: &AppState, message: &Message, task: &Task) {
             .inc();
     }
     let mut settle = Settle::new(state, message, task.record(), task.sequence);
-    let max_attempts = task.envelope.max_attempts.unwrap_or(worker.max_attempts);
+    // The gateway refuses more than `limits.max_attempts`; a task published to NATS
+    // directly is capped here, so no path keeps a task cycling longer.
+    let max_attempts = task
+        .envelope
+        .max_attempts
+        .unwrap_or(worker.max_attempts)
+        .min(state.settings.limits.max_attempts);
     let Some(start) = hold::store_write(state, || {
         state.store.start_attempt(
             task.record(),

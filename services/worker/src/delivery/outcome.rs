@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 use tasklane_core::store::AttemptStart;
-use tasklane_core::task::TaskStatus;
+use tasklane_core::task::{TaskStatus, bounded_error};
 use tasklane_tasks::HandlerError;
 
 /// More deliveries than any task can legitimately need (100 attempts plus hand-backs
@@ -139,12 +139,15 @@ pub fn decide(
         AttemptResult::Succeeded(result) => return Decision::Finish(Finish::Succeeded(result)),
         AttemptResult::HandedBack => return Decision::HandBack,
         AttemptResult::Failed(HandlerError::Permanent(error)) => {
-            return Decision::Finish(Finish::Failed(error));
+            return Decision::Finish(Finish::Failed(bounded_error(error)));
         }
         AttemptResult::Failed(HandlerError::Retryable(error)) => error,
         AttemptResult::TimedOut(limit) => format!("timed out after {}ms", limit.as_millis()),
         AttemptResult::Panicked(message) => format!("handler panicked: {message}"),
     };
+    // A handler's error can echo its whole input; only a bounded part is stored,
+    // logged and put in the dead letter's headers.
+    let error = bounded_error(error);
     if attempt >= max_attempts {
         return Decision::DeadLetter {
             attempts: attempt,

@@ -251,3 +251,27 @@ fn jitter_spreads_retries() {
         (0..20).map(|_| backoff.delay(5, random_jitter())).collect();
     assert!(delays.len() > 5, "retries are not spread: {delays:?}");
 }
+
+#[test]
+fn error_text_is_bounded_whatever_the_outcome() {
+    let huge = "x".repeat(64 * 1024);
+    let bounded = |decision: Decision| match decision {
+        Decision::RetryAfter { error, .. } | Decision::DeadLetter { error, .. } => error,
+        Decision::Finish(Finish::Failed(error)) => error,
+        other => panic!("unexpected {other:?}"),
+    };
+    for (attempt, result) in [
+        (1, retryable(&huge)),
+        (3, retryable(&huge)),
+        (1, permanent(&huge)),
+        (1, AttemptResult::Panicked(huge.clone())),
+    ] {
+        let error = bounded(decide(attempt, 3, result, &BACKOFF, || 0.0));
+        assert!(
+            error.len() <= tasklane_core::task::MAX_ERROR_BYTES,
+            "{}",
+            error.len()
+        );
+        assert!(error.ends_with('…'));
+    }
+}
