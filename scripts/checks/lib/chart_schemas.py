@@ -19,6 +19,12 @@ OWN = {
         "autoscaling.enabled",
         "autoscaling.targetCPUUtilizationPercentage",
         "config.api",
+        "config.auth",
+        # Tenant quotas are the gateway's; the task guardrails are shared.
+        "config.limits.tenantRate",
+        "config.limits.tenantBurst",
+        "config.limits.tenantMaxOutstanding",
+        "tests.tokenSecret",
         "networkPolicy.ingressNamespaces",
         "networkPolicy.ingressPodLabels",
         "podDisruptionBudget.minAvailable",
@@ -30,8 +36,11 @@ OWN = {
         "autoscaling.keda",
         "autoscaling.hpa",
         "config.worker",
-        # The worker declares the streams; the gateway only checks the work stream.
-        "config.stream",
+        # The worker declares the streams; the gateway reads only the duplicate
+        # window (how long an unconfirmed publish may be retried).
+        "config.stream.replicas",
+        "config.stream.maxBytes",
+        "config.stream.maxMsgs",
         "config.dlq",
         "podDisruptionBudget.maxUnavailable",
         "tests.gatewayUrl",
