@@ -41,4 +41,16 @@ for component in api worker; do
     --from-literal=nats-password="$(password nats-users "tasklane-$component")" \
     --from-literal=valkey-url="redis://default:$valkey_pw@valkey.$ns.svc.cluster.local:6379"
 done
-kubectl -n "$ns" get secret nats-users valkey-users tasklane-api tasklane-worker
+if ! exists tasklane-api-smoke-token; then
+  # The gateway's API keys (config.auth.secretName, only hashes) start with one
+  # key, for the `helm test` pod, whose token is kept in a Secret of its own.
+  # Add the clients' keys to keys.toml (docs/security.md); the gateway picks up
+  # a changed Secret within seconds.
+  token="tl_$(openssl rand -hex 32)"
+  kubectl -n "$ns" create secret generic tasklane-api-smoke-token --from-literal=token="$token"
+  exists tasklane-api-auth || kubectl -n "$ns" create secret generic tasklane-api-auth \
+    --from-literal=keys.toml="$(printf '[[key]]\nid = "helm-test"\nsha256 = "%s"\ntenant = "smoke"\nscopes = ["tasks:write", "tasks:read"]\n' \
+      "$(printf %s "$token" | sha256sum | cut -d' ' -f1)")"
+fi
+kubectl -n "$ns" get secret nats-users valkey-users tasklane-api tasklane-worker \
+  tasklane-api-auth tasklane-api-smoke-token

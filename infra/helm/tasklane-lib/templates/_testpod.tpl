@@ -45,7 +45,7 @@ spec:
         {{- /* With auth.mode=required the gateway wants a token with tasks:write and
         tasks:read; it comes from a Secret, never from values. */}}
         {{- with dig "tokenSecret" "name" "" .Values.tests }}
-        - name: TASKLANE_TOKEN
+        - name: GATEWAY_TOKEN
           valueFrom:
             secretKeyRef:
               name: {{ . }}
@@ -55,7 +55,7 @@ spec:
         - /bin/sh
         - -ec
         - |
-          if [ -n "${TASKLANE_TOKEN:-}" ]; then set -- -H "Authorization: Bearer $TASKLANE_TOKEN"; fi
+          if [ -n "${GATEWAY_TOKEN:-}" ]; then set -- -H "Authorization: Bearer $GATEWAY_TOKEN"; fi
           body=$(curl -fsS "$@" -X POST "$GATEWAY/task" \
             -H 'Content-Type: application/json' \
             -d "{\"type\":\"echo\",\"payload\":{\"nonce\":\"$NONCE\"}}")
