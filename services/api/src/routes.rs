@@ -9,7 +9,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tasklane_core::config::ApiSettings;
-use tasklane_core::problem;
+use tasklane_core::trace_context::TraceParent;
+use tasklane_core::{ops, problem, telemetry};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -18,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, log_causes};
 use crate::handlers::{stats, submit_batch, submit_task, task_status};
-use crate::headers::REQUEST_ID;
+use crate::headers::{REQUEST_ID, TRACEPARENT};
 use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;
 
@@ -71,18 +72,33 @@ pub(crate) fn router(
 }
 
 fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!(
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let request_id = header(REQUEST_ID).unwrap_or("");
+    let path = request.uri().path();
+    if ops::PATHS.contains(&path) {
+        return tracing::info_span!(
+            target: telemetry::UNEXPORTED,
+            "request",
+            method = %request.method(),
+            path,
+            request_id,
+        );
+    }
+    let span = tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
-        request_id = %request_id,
+        path,
+        request_id,
         trace_id = tracing::field::Empty,
-    )
+    );
+    // The caller's span is the exported request span's parent; set before the span
+    // is entered, which is when it starts.
+    if telemetry::exporting()
+        && let Some(caller) = header(TRACEPARENT).and_then(TraceParent::parse)
+    {
+        caller.adopt(&span);
+    }
+    span
 }
 
 async fn admission(State(shed): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {

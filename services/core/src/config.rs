@@ -19,7 +19,7 @@ use reference::DEFAULTS_TOML;
 pub use reference::{Key, keys};
 pub use settings::{
     ApiSettings, LogFormat, LogSettings, NatsSettings, NatsTlsSettings, ResultsSettings, Secret,
-    Settings, StreamSettings, ValkeySettings, WorkerSettings,
+    Settings, StreamSettings, TelemetrySettings, ValkeySettings, WorkerSettings,
 };
 
 /// The one `TASKLANE_` variable that is not a setting: it names the config file.

@@ -8,6 +8,7 @@ mod idempotency;
 mod observability;
 mod startup;
 mod store_batching;
+mod traces;
 mod worker_semantics;
 
 /// With `autotests = false`, a file in `tests/` that is not declared above would

@@ -32,6 +32,10 @@ fn defaults_match_the_spec_table() {
     assert_eq!(s.worker.ack_wait, Duration::from_secs(30));
     assert_eq!(s.worker.task_timeout, Duration::from_secs(30));
     assert_eq!(s.worker.shutdown_grace, Duration::from_secs(25));
+    assert_eq!(
+        s.telemetry.otlp_endpoint, None,
+        "no export unless configured"
+    );
 }
 
 #[test]
@@ -118,6 +122,13 @@ fn bad_configuration_names_the_key() {
             &[("TASKLANE_WORKER__RETRY_BASE_DELAY", "20m")],
             "TASKLANE_WORKER__RETRY_BASE_DELAY",
         ),
+        (
+            &[(
+                "TASKLANE_TELEMETRY__OTLP_ENDPOINT",
+                "https://collector:4318",
+            )],
+            "TASKLANE_TELEMETRY__OTLP_ENDPOINT",
+        ),
     ];
     for (vars, expected) in cases {
         let err = load(vars).expect_err(&format!("{vars:?} must be rejected"));
@@ -160,7 +171,8 @@ fn every_key_is_documented_once_with_a_meaning() {
             "nats.password",
             "nats.tls.ca_file",
             "nats.tls.cert_file",
-            "nats.tls.key_file"
+            "nats.tls.key_file",
+            "telemetry.otlp_endpoint"
         ]
     );
 }
