@@ -146,6 +146,10 @@ says "anchor '#tasklanestoreerrors' not found"
 step "Loki and Alloy values against their schemas; log labels stay low-cardinality"
 "${CHECK[@]}" schema --schema "$MON/loki/loki-values.schema.json" "$MON/loki/loki-values.yaml" || fail "loki values"
 "${CHECK[@]}" schema --schema "$MON/loki/alloy-values.schema.json" "$MON/loki/alloy-values.yaml" || fail "alloy values"
+"${CHECK[@]}" schema --schema "$MON/tempo/tempo-values.schema.json" "$MON/tempo/tempo-values.yaml" || fail "tempo values"
+sed 's/endpoint: "0.0.0.0:4318"/endpoint: "0.0.0.0:4317"/' "$MON/tempo/tempo-values.yaml" > "$WORK/bad/tempo-values.yaml"
+rejects "Tempo values without the OTLP/HTTP receiver the charts point at" \
+  "${CHECK[@]}" schema --schema "$MON/tempo/tempo-values.schema.json" "$WORK/bad/tempo-values.yaml"
 LABEL_ARGS=(--allowed namespace --allowed app --allowed level)
 for f in level request_id task_id task_type attempt trace_id; do LABEL_ARGS+=(--json-field "$f"); done
 for f in request_id task_id task_type attempt trace_id; do LABEL_ARGS+=(--metadata "$f"); done

@@ -25,10 +25,11 @@ pub(crate) fn is_usable_request_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Where a submission came from: its request id and the caller's trace.
+/// Where a submission came from: its request id and the trace it continues.
 pub(crate) struct Origin {
     pub(crate) request_id: Option<String>,
-    /// The caller's trace context, or a new trace.
+    /// The hop the task's message carries: the exported request span when spans are
+    /// exported, else a new span id in the caller's trace (or in a new trace).
     pub(crate) trace: TraceParent,
 }
 
@@ -37,10 +38,13 @@ impl Origin {
     /// log line of the request has it.
     pub(crate) fn of(headers: &HeaderMap) -> Self {
         let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-        let trace = text(&TRACEPARENT)
-            .and_then(TraceParent::parse)
-            .unwrap_or_else(TraceParent::new_root);
-        tracing::Span::current().record("trace_id", trace.trace_id.as_str());
+        let span = tracing::Span::current();
+        let trace = TraceParent::of_span(&span).unwrap_or_else(|| {
+            text(&TRACEPARENT)
+                .and_then(TraceParent::parse)
+                .map_or_else(TraceParent::new_root, |caller| caller.child())
+        });
+        span.record("trace_id", trace.trace_id.as_str());
         Self {
             // The router replaced an unusable id before this runs.
             request_id: text(&REQUEST_ID).map(str::to_string),

@@ -10,7 +10,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tasklane_core::config::ApiSettings;
-use tasklane_core::problem;
+use tasklane_core::trace_context::TraceParent;
+use tasklane_core::{ops, problem, telemetry};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -20,7 +21,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{self, Authenticator, Gate, Scope};
 use crate::error::{ApiError, log_causes};
 use crate::handlers::{stats, submit_batch, submit_task, task_status};
-use crate::headers::{REQUEST_ID, is_usable_request_id};
+use crate::headers::{REQUEST_ID, TRACEPARENT, is_usable_request_id};
 use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;
 
@@ -99,18 +100,33 @@ pub(crate) fn router(
 }
 
 fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!(
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let request_id = header(REQUEST_ID).unwrap_or("");
+    let path = request.uri().path();
+    if ops::PATHS.contains(&path) {
+        return tracing::info_span!(
+            target: telemetry::UNEXPORTED,
+            "request",
+            method = %request.method(),
+            path,
+            request_id,
+        );
+    }
+    let span = tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
-        request_id = %request_id,
+        path,
+        request_id,
         trace_id = tracing::field::Empty,
-    )
+    );
+    // The caller's span is the exported request span's parent; set before the span
+    // is entered, which is when it starts.
+    if telemetry::exporting()
+        && let Some(caller) = header(TRACEPARENT).and_then(TraceParent::parse)
+    {
+        caller.adopt(&span);
+    }
+    span
 }
 
 fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {

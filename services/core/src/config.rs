@@ -20,7 +20,7 @@ pub use reference::{Key, keys};
 pub use settings::{
     ApiSettings, AuthMode, AuthSettings, DlqSettings, JwtSettings, LimitsSettings, LogFormat,
     LogSettings, NatsSettings, NatsTlsSettings, ResultsSettings, Secret, Settings, StreamSettings,
-    TasksSettings, ValkeySettings, WorkerSettings,
+    TasksSettings, TelemetrySettings, ValkeySettings, WorkerSettings,
 };
 
 /// The one `TASKLANE_` variable that is not a setting: it names the config file.

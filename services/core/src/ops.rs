@@ -14,6 +14,9 @@ use serde_json::json;
 use crate::metrics::BaseMetrics;
 use crate::readiness::Readiness;
 
+/// The operational routes' paths: liveness, readiness, metrics.
+pub const PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
 /// How a binary answers `/readyz`.
 pub trait ReadinessCheck: Clone + Send + Sync + 'static {
     /// Checks the dependencies and whether the binary is draining.
@@ -29,9 +32,9 @@ struct Ops<C> {
 /// The three routes. Each `/readyz` answer also updates `tasklane_dependency_up`.
 pub fn router<C: ReadinessCheck>(readiness: C, metrics: Arc<BaseMetrics>) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz::<C>))
-        .route("/metrics", get(metrics_text::<C>))
+        .route(PATHS[0], get(healthz))
+        .route(PATHS[1], get(readyz::<C>))
+        .route(PATHS[2], get(metrics_text::<C>))
         .with_state(Ops { readiness, metrics })
 }
 

@@ -1,7 +1,8 @@
 //! What both binaries do around their own work: the start-up sequence (load
-//! configuration, exit 2 with one line on a bad value, set up logging, log risky
-//! settings, turn SIGTERM/SIGINT into a cancellation token, run, map the outcome to
-//! the exit code), and connecting to NATS and Valkey.
+//! configuration, exit 2 with one line on a bad value, set up logging and trace
+//! export, log risky settings, turn SIGTERM/SIGINT into a cancellation token, run,
+//! map the outcome to the exit code, flush the last spans), and connecting to NATS
+//! and Valkey.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -29,17 +30,25 @@ where
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log.format);
+    let telemetry = match telemetry::init(settings.log.format, &settings.telemetry, binary) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("{binary}: trace export: {e}");
+            return ExitCode::from(2);
+        }
+    };
     for warning in settings.warnings() {
         tracing::warn!("{warning}");
     }
-    match serve(settings, shutdown::on_signal()).await {
+    let code = match serve(settings, shutdown::on_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "{binary} failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 /// Why [`connect`] failed. Both clients connect in the background, so this is about

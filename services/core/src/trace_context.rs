@@ -1,7 +1,14 @@
 //! W3C Trace Context (`traceparent`) handling: enough to carry one trace from the
 //! HTTP request through the queue into the worker, and to put `trace_id` on logs.
+//! When spans are exported, the same contexts become the exported spans' parents, so
+//! the caller's span, the gateway's request span and the worker's task span form one
+//! trace.
 
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use rand::Rng;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::telemetry;
 
 /// A parsed `traceparent`: version 00, 16-byte trace id, 8-byte parent span id, flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +73,45 @@ impl TraceParent {
     /// The `traceparent` header value.
     pub fn header_value(&self) -> String {
         format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+    }
+
+    /// Makes this (remote) context the parent of `span` in the exported trace. Call it
+    /// before `span` is first entered; without export it does nothing.
+    pub fn adopt(&self, span: &tracing::Span) {
+        if !telemetry::exporting() {
+            return;
+        }
+        let (Ok(trace_id), Ok(span_id), Ok(flags)) = (
+            TraceId::from_hex(&self.trace_id),
+            SpanId::from_hex(&self.span_id),
+            u8::from_str_radix(&self.flags, 16),
+        ) else {
+            return;
+        };
+        let remote = SpanContext::new(
+            trace_id,
+            span_id,
+            TraceFlags::new(flags),
+            true,
+            TraceState::default(),
+        );
+        // Fails only for a span the filter disabled; it then has no exported parent.
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    }
+
+    /// The context of `span` as exported (its own span id), so whoever continues the
+    /// trace names the exported span as its parent; `None` without export.
+    pub fn of_span(span: &tracing::Span) -> Option<Self> {
+        if !telemetry::exporting() {
+            return None;
+        }
+        let context = span.context();
+        let own = context.span().span_context().clone();
+        own.is_valid().then(|| Self {
+            trace_id: own.trace_id().to_string(),
+            span_id: own.span_id().to_string(),
+            flags: format!("{:02x}", own.trace_flags().to_u8()),
+        })
     }
 }
 

@@ -16,6 +16,7 @@ mod quotas;
 mod startup;
 mod store_batching;
 mod tenants;
+mod traces;
 mod worker_semantics;
 
 /// With `autotests = false`, a file in `tests/` that is not declared above would

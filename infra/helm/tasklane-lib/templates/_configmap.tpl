@@ -32,6 +32,9 @@ data:
   {{- include "tasklane.chartConfig" . | nindent 2 }}
   TASKLANE_LOG__FORMAT: {{ .Values.config.log.format | quote }}
   RUST_LOG: {{ .Values.config.log.level | quote }}
+  {{- with (.Values.config.telemetry).otlpEndpoint }}
+  TASKLANE_TELEMETRY__OTLP_ENDPOINT: {{ . | quote }}
+  {{- end }}
   {{- range $name, $value := .Values.config.extraEnv }}
   {{ $name }}: {{ $value | toString | quote }}
   {{- end }}

@@ -1,7 +1,8 @@
 {{/*
 Default-deny for the chart's pods with the paths they need: the Prometheus pods (and,
 when the chart lists networkPolicy.ingressNamespaces, clients and the tasklane
-`helm test` pods) in on the http port; NATS, Valkey and DNS out. A second
+`helm test` pods) in on the http port; NATS, Valkey, DNS and, when spans are
+exported, the trace collector out. A second
 policy lets the chart's `helm test` pod reach only the gateway and DNS.
 */}}
 {{- define "tasklane.networkPolicies" -}}
@@ -66,6 +67,18 @@ spec:
         - podSelector:
             matchLabels:
               {{- toYaml $np.valkeyPodLabels | nindent 14 }}
+    {{- if (.Values.config.telemetry).otlpEndpoint }}
+    - ports:
+        - port: {{ $np.otlpPort }}
+          protocol: TCP
+      to:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: {{ $np.otlpNamespace }}
+          podSelector:
+            matchLabels:
+              {{- toYaml $np.otlpPodLabels | nindent 14 }}
+    {{- end }}
     {{- include "tasklane.dnsEgress" . | nindent 4 }}
 ---
 # The `helm test` pod may only reach the gateway (and DNS).

@@ -39,6 +39,8 @@ pub struct Settings {
     pub tasks: TasksSettings,
     pub results: ResultsSettings,
     pub log: LogSettings,
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
     pub api: ApiSettings,
     pub auth: AuthSettings,
     pub worker: WorkerSettings,
@@ -178,6 +180,14 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
+}
+
+/// Trace export; off unless an OTLP endpoint is configured here or in
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

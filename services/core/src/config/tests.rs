@@ -32,6 +32,10 @@ fn defaults_match_the_spec_table() {
     assert_eq!(s.worker.ack_wait, Duration::from_secs(30));
     assert_eq!(s.worker.task_timeout, Duration::from_secs(30));
     assert_eq!(s.worker.shutdown_grace, Duration::from_secs(25));
+    assert_eq!(
+        s.telemetry.otlp_endpoint, None,
+        "no export unless configured"
+    );
 }
 
 #[test]
@@ -126,6 +130,13 @@ fn bad_configuration_names_the_key() {
             &[("TASKLANE_WORKER__RETRY_BASE_DELAY", "20m")],
             "TASKLANE_WORKER__RETRY_BASE_DELAY",
         ),
+        (
+            &[(
+                "TASKLANE_TELEMETRY__OTLP_ENDPOINT",
+                "https://collector:4318",
+            )],
+            "TASKLANE_TELEMETRY__OTLP_ENDPOINT",
+        ),
     ];
     for (vars, expected) in cases {
         let err = load(vars).expect_err(&format!("{vars:?} must be rejected"));
@@ -171,6 +182,7 @@ fn every_key_is_documented_once_with_a_meaning() {
             "nats.tls.key_file",
             "valkey.sentinels",
             "tasks.enabled",
+            "telemetry.otlp_endpoint",
             "auth.keys_file",
             "auth.jwt.jwks_file",
             "auth.jwt.jwks_url",

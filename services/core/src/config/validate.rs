@@ -64,6 +64,17 @@ impl Settings {
                 "nats.tls.cert_file and nats.tls.key_file must be set together".into(),
             ));
         }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint
+            && !endpoint.is_empty()
+            && !endpoint.starts_with("http://")
+        {
+            // The exporter is built without TLS: a collector beside the pods takes
+            // plain OTLP/HTTP, and an https:// URL would fail only at the first export.
+            return Err(invalid(
+                "telemetry.otlp_endpoint",
+                "must start with http:// (OTLP/HTTP without TLS)".into(),
+            ));
+        }
         if self.stream.name.is_empty()
             || !self
                 .stream

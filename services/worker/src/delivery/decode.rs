@@ -22,7 +22,8 @@ pub struct Task {
     pub published_ms: u64,
     /// Its position in the work stream, which a dead letter refers to.
     pub sequence: u64,
-    trace: TraceParent,
+    /// The gateway's hop, if the message carries a valid one.
+    trace: Option<TraceParent>,
     request_id: String,
     /// The tenant it belongs to, for a record this worker creates.
     tenant: String,
@@ -68,9 +69,7 @@ pub fn decode(message: &Message) -> Result<Task, Malformed> {
         deliveries,
         published_ms,
         sequence,
-        trace: header(message, headers::TRACEPARENT)
-            .and_then(TraceParent::parse)
-            .unwrap_or_else(TraceParent::new_root),
+        trace: header(message, headers::TRACEPARENT).and_then(TraceParent::parse),
         request_id: header(message, headers::REQUEST_ID)
             .unwrap_or_default()
             .to_string(),
@@ -105,14 +104,28 @@ impl Task {
     /// The span every log line about this delivery belongs to; `attempt` is
     /// recorded once Valkey has counted it.
     pub fn span(&self) -> tracing::Span {
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "task",
             task_id = %self.envelope.id,
             task_type = %self.envelope.task_type,
             attempt = tracing::field::Empty,
             delivery = self.deliveries,
-            trace_id = %self.trace.trace_id,
+            trace_id = tracing::field::Empty,
             request_id = %self.request_id,
-        )
+        );
+        let trace_id = match &self.trace {
+            Some(gateway) => {
+                // The gateway's span is this attempt's parent in the exported trace.
+                gateway.adopt(&span);
+                gateway.trace_id.clone()
+            }
+            None => {
+                TraceParent::of_span(&span)
+                    .unwrap_or_else(TraceParent::new_root)
+                    .trace_id
+            }
+        };
+        span.record("trace_id", trace_id.as_str());
+        span
     }
 }
