@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use tasklane_testkit::{ApiClient, Stack, eventually};
 
 use crate::credentials::{
-    ApiKey, BILLING, HS256_SECRET, SecretVolume, claims, jwks, keys_file_text, now, token,
+    ApiKey, BILLING, HS256_SECRET, SecretVolume, claims, jwks, keyed_gateway, keys_file_text, now,
+    token,
 };
 
 const READER: ApiKey<'static> = ApiKey {
@@ -167,13 +168,7 @@ fn hex_of(secret: &str) -> String {
 async fn a_token_without_the_route_scope_gets_403_naming_the_scope() {
     let stack = Stack::start();
     let volume = SecretVolume::new(&[("keys.toml", &keys_file_text(&[BILLING, READER]))]);
-    let keys = volume.path("keys.toml");
-    let api = stack
-        .api(&[
-            ("TASKLANE_AUTH__MODE", "required"),
-            ("TASKLANE_AUTH__KEYS_FILE", keys.to_str().unwrap()),
-        ])
-        .await;
+    let api = keyed_gateway(&stack, &volume).await;
     let client = api.client();
     for (response, scope) in [
         (post_task(&client, Some(READER.secret)).await, "tasks:write"),
@@ -204,13 +199,7 @@ async fn a_token_without_the_route_scope_gets_403_naming_the_scope() {
 async fn a_rotated_keys_file_takes_effect_without_a_restart_and_a_broken_one_is_ignored() {
     let stack = Stack::start();
     let mut volume = SecretVolume::new(&[("keys.toml", &keys_file_text(&[BILLING]))]);
-    let keys = volume.path("keys.toml");
-    let api = stack
-        .api(&[
-            ("TASKLANE_AUTH__MODE", "required"),
-            ("TASKLANE_AUTH__KEYS_FILE", keys.to_str().unwrap()),
-        ])
-        .await;
+    let api = keyed_gateway(&stack, &volume).await;
     let client = api.client();
     assert_eq!(
         post_task(&client, Some(BILLING.secret)).await.status(),

@@ -7,6 +7,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tasklane_testkit::{AppHandle, Stack};
 
 /// A secret at least 32 bytes long, as HS256 needs.
 pub const HS256_SECRET: &str = "an-hs256-secret-for-the-tests-0123456789";
@@ -149,4 +150,15 @@ pub fn token(algorithm: Algorithm, kid: Option<&str>, claims: &Value) -> String 
     let mut header = Header::new(algorithm);
     header.kid = kid.map(str::to_string);
     encode(&header, claims, &signing_key(algorithm)).expect("token signs")
+}
+
+/// A gateway that requires a token and reads its API keys from `volume`'s `keys.toml`.
+pub async fn keyed_gateway(stack: &Stack, volume: &SecretVolume) -> AppHandle {
+    let keys = volume.path("keys.toml");
+    stack
+        .api(&[
+            ("TASKLANE_AUTH__MODE", "required"),
+            ("TASKLANE_AUTH__KEYS_FILE", keys.to_str().unwrap()),
+        ])
+        .await
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tasklane_testkit::{AppHandle, Stack};
+use tasklane_testkit::Stack;
 
 use crate::authentication::{get, post_task};
-use crate::credentials::{ApiKey, BILLING, SecretVolume, keys_file_text};
+use crate::credentials::{ApiKey, BILLING, SecretVolume, keyed_gateway, keys_file_text};
 
 const SEARCH: ApiKey<'static> = ApiKey {
     id: "search-ci",
@@ -16,16 +16,6 @@ const SEARCH: ApiKey<'static> = ApiKey {
     tenant: "search",
     scopes: &["tasks:write", "tasks:read"],
 };
-
-async fn gateway(stack: &Stack, volume: &SecretVolume) -> AppHandle {
-    let keys = volume.path("keys.toml");
-    stack
-        .api(&[
-            ("TASKLANE_AUTH__MODE", "required"),
-            ("TASKLANE_AUTH__KEYS_FILE", keys.to_str().unwrap()),
-        ])
-        .await
-}
 
 fn volume() -> SecretVolume {
     SecretVolume::new(&[("keys.toml", &keys_file_text(&[BILLING, SEARCH]))])
@@ -35,7 +25,7 @@ fn volume() -> SecretVolume {
 async fn another_tenants_task_is_a_404_indistinguishable_from_a_missing_one() {
     let stack = Stack::start();
     let volume = volume();
-    let api = gateway(&stack, &volume).await;
+    let api = keyed_gateway(&stack, &volume).await;
     let client = api.client();
     let accepted = post_task(&client, Some(BILLING.secret)).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
@@ -79,7 +69,7 @@ async fn another_tenants_task_is_a_404_indistinguishable_from_a_missing_one() {
 async fn the_same_idempotency_key_from_two_tenants_makes_two_tasks() {
     let stack = Stack::start();
     let volume = volume();
-    let api = gateway(&stack, &volume).await;
+    let api = keyed_gateway(&stack, &volume).await;
     let client = api.client();
     let submit = |secret: &'static str| {
         let client = client.clone();
@@ -112,7 +102,7 @@ async fn the_same_idempotency_key_from_two_tenants_makes_two_tasks() {
 async fn a_record_the_worker_creates_belongs_to_the_tenant_in_the_message() {
     let stack = Stack::start();
     let volume = volume();
-    let api = gateway(&stack, &volume).await;
+    let api = keyed_gateway(&stack, &volume).await;
     let client = api.client();
     // A task whose gateway record was never written: only the message exists.
     let id = uuid::Uuid::now_v7().to_string();
