@@ -37,8 +37,9 @@ pub enum QueueError {
     /// JetStream did not acknowledge the publish in time; it may or may not be stored.
     #[error("publish was not acknowledged within {0:?}")]
     PublishTimeout(Duration),
-    /// The client refused the publish before sending it (too large, too many PubAcks
-    /// outstanding, shutting down): certainly not stored.
+    /// The client refused the publish before sending it (too many PubAcks
+    /// outstanding, shutting down; over `max_payload` is [`Self::TooLargeForServer`]):
+    /// certainly not stored.
     #[error("publish not sent: {0}")]
     PublishNotSent(#[source] PublishError),
     /// The work stream is at its `max_msgs` or `max_bytes` (or the server is out of
