@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::host::{free_port, workspace_root};
+use crate::ports;
 use crate::process::ChildProcess;
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -76,17 +77,31 @@ pub type NatsServer = Server<Nats>;
 pub type ValkeyServer = Server<Valkey>;
 
 impl<K: ServerKind> Server<K> {
+    /// Starts on fresh ports, and on fresh ports again while another process takes
+    /// one first (see [`crate::ports`]).
     pub fn start() -> Self {
-        let mut server = Self {
-            kind: K::new(),
-            data: tempfile::Builder::new()
-                .prefix(&format!("tasklane-{}-", K::NAME))
-                .tempdir()
-                .expect("temp dir"),
-            process: None,
-        };
-        server.launch();
-        server
+        let data = tempfile::Builder::new()
+            .prefix(&format!("tasklane-{}-", K::NAME))
+            .tempdir()
+            .expect("temp dir");
+        let log = data.path().join(format!("{}.log", K::NAME));
+        for _ in 0..ports::ATTEMPTS {
+            let kind = K::new();
+            let log_from = ports::log_end(&log);
+            let mut process = ChildProcess::spawn(K::NAME, kind.command(data.path()), &log);
+            let started =
+                ports::wait_started(K::NAME, &mut process, &log, log_from, START_TIMEOUT, || {
+                    kind.ready()
+                });
+            if let ports::Started::Ready = started {
+                return Self {
+                    kind,
+                    data,
+                    process: Some(process),
+                };
+            }
+        }
+        panic!("{}: no free port after {} tries", K::NAME, ports::ATTEMPTS);
     }
 
     fn launch(&mut self) {
