@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks of tasklane's packaging: the Dockerfile, the api and worker Helm
-# charts and their library chart, the NATS/Valkey values for the upstream charts,
+# charts and their library chart, the Valkey Sentinel chart, the NATS/Valkey
+# values for the upstream charts and the scripts they run,
 # the cluster manifests and docker-compose.yml. Everything runs offline with the
 # tools of scripts/lib/tools.sh. Each of our own checkers (the values schemas and
 # chart rules, chart_schemas.py, env_keys.py, validate_manifests.py) is also fed
@@ -60,6 +61,7 @@ helm lint --strict infra/helm/tasklane-lib || fail "helm lint tasklane-lib"
 helm lint --strict --kube-version "$KUBE_VERSION" infra/helm/base || fail "helm lint base"
 helm lint --strict --kube-version "$KUBE_VERSION" infra/helm/base --set externalSecrets.enabled=true \
   || fail "helm lint base (External Secrets)"
+helm lint --strict --kube-version "$KUBE_VERSION" infra/helm/valkey-sentinel || fail "helm lint valkey-sentinel"
 for env_name in dev prod; do
   helm lint --strict infra/argocd -f "infra/environments/$env_name/argocd.yaml" || fail "helm lint argocd ($env_name)"
 done
@@ -70,9 +72,10 @@ for chart in api worker; do
 done
 
 render() {  # render NAME CHART [helm args...]
-  local name=$1 chart=$2 path=infra/helm/$2; shift 2
+  local name=$1 chart=$2 path=infra/helm/$2 release=tasklane-$2; shift 2
   [ "$chart" = argocd ] && path=infra/argocd
-  helm template "tasklane-$chart" "$path" --namespace tasklane \
+  [ "$chart" = valkey-sentinel ] && release=valkey-sentinel
+  helm template "$release" "$path" --namespace tasklane \
     --kube-version "$KUBE_VERSION" \
     --api-versions monitoring.coreos.com/v1 --api-versions keda.sh/v1alpha1 \
     --api-versions cert-manager.io/v1 --api-versions external-secrets.io/v1 \
@@ -90,6 +93,7 @@ render worker-fixed worker --set autoscaling.mode=none
 render api-ingress api --set ingress.enabled=true --set ingress.host=tasklane.example.com
 render base base
 render base-external-secrets base --set externalSecrets.enabled=true
+render valkey-sentinel valkey-sentinel
 render argocd-dev argocd -f infra/environments/dev/argocd.yaml
 render argocd-prod argocd -f infra/environments/prod/argocd.yaml
 
@@ -150,6 +154,12 @@ bad_values worker "autoscaling/mode" --set autoscaling.mode=both
 bad_values worker "digest" --set image.digest=latest
 # missing resource limits
 bad_values api "limits" --set resources.limits=null
+# Sentinel: a quorum one Sentinel can reach alone, two of three drained at once,
+# a writable root filesystem, fewer than three Sentinels
+bad_values valkey-sentinel "/sentinel/quorum" --set sentinel.quorum=1
+bad_values valkey-sentinel "/podDisruptionBudget/maxUnavailable" --set podDisruptionBudget.maxUnavailable=2
+bad_values valkey-sentinel "readOnlyRootFilesystem" --set securityContext.readOnlyRootFilesystem=false
+bad_values valkey-sentinel "/replicas" --set replicas=1
 # cross-field rules (tasklane.validateValues in infra/helm/tasklane-lib)
 bad_values worker "must be at least config.worker.shutdownGrace" --set terminationGracePeriodSeconds=30
 bad_values worker "must be at least config.worker.shutdownGrace" --set config.worker.shutdownGrace=2m
@@ -165,6 +175,12 @@ bad_values worker "maxUnavailable must not exceed" --set autoscaling.mode=none -
   --set podDisruptionBudget.maxUnavailable=2
 # above the binary's own limit (api.max_batch 1..10000)
 bad_values api "maxBatch" --set config.api.maxBatch=20000
+
+step "shellcheck: Sentinel's start script and the Valkey pods' follow-sentinel script"
+"$PY" -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1]))["extraInitContainers"]; print("#!/bin/sh\n" + next(i for i in c if i["name"] == "follow-sentinel")["args"][0])' \
+  infra/helm/valkey/values.yaml > "$BUILD/follow-sentinel.sh"
+"$CHECK_TOOLS/shellcheck" -S warning infra/helm/valkey-sentinel/files/sentinel.sh "$BUILD/follow-sentinel.sh" \
+  || fail "shellcheck (Sentinel scripts)"
 
 step "upstream chart values (nats, valkey) against their schemas, offline"
 for c in nats valkey; do
