@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole stack as the docs deploy it, rendered and checked as one: the
 # upstream NATS and Valkey charts (at their pinned versions, with our values),
-# infra/helm/base, the api and worker charts with each environment's values,
+# infra/helm/base, the Valkey Sentinels, the api and worker charts with each environment's values,
 # the exporters of infra/monitoring and the Argo CD objects. Then the facts no
 # single chart can check (scripts/checks/lib/stack/): references to Secrets,
 # ConfigMaps and ServiceAccounts, addresses, TLS between clients and servers,
@@ -67,6 +67,7 @@ for env_name in dev prod; do
   mkdir -p "$dir"
   render "$dir/base.yaml" infra/helm/base tasklane-base
   render "$dir/base-external-secrets.yaml" infra/helm/base tasklane-base --set externalSecrets.enabled=true
+  render "$dir/valkey-sentinel.yaml" infra/helm/valkey-sentinel valkey-sentinel
   for c in api worker; do
     render "$dir/$c.yaml" "infra/helm/$c" "tasklane-$c" -f "infra/environments/$env_name/$c.yaml" "${pin[@]}"
   done
@@ -82,6 +83,7 @@ done
 
 EXPORTERS=(infra/monitoring/exporters/*.yaml)
 UP=("$BUILD/upstream/nats.yaml" "$BUILD/upstream/valkey.yaml")
+SENTINEL_RENDER=$BUILD/dev/valkey-sentinel.yaml
 DOC=(--operator-doc docs/how-to-run.md ci/create-secrets.sh)
 MON=infra/monitoring
 METRICS=(--binaries "$MON/metric-names.txt" --kps-values "$MON/kube-prometheus-stack-values.yaml"
@@ -90,15 +92,15 @@ FLOWS=(--flows scripts/checks/lib/stack/flows.yaml)
 
 for env_name in dev prod; do
   d=$BUILD/$env_name
-  stack=("${UP[@]}" "$d/base.yaml" "$d/api.yaml" "$d/worker.yaml" "${EXPORTERS[@]}")
+  stack=("${UP[@]}" "$d/base.yaml" "$d/valkey-sentinel.yaml" "$d/api.yaml" "$d/worker.yaml" "${EXPORTERS[@]}")
   # The same stack with the gateway's edge and the worker's HPA switched on.
-  variant=("${UP[@]}" "$d/base.yaml" "$d/api-ingress.yaml" "$d/worker-hpa.yaml" "${EXPORTERS[@]}")
+  variant=("${UP[@]}" "$d/base.yaml" "$d/valkey-sentinel.yaml" "$d/api-ingress.yaml" "$d/worker-hpa.yaml" "${EXPORTERS[@]}")
   step "$env_name: Secrets, ConfigMaps and ServiceAccounts exist (rendered, or created by the operator)"
   "${CHECK[@]}" refs "${stack[@]}" "${DOC[@]}" || fail "refs ($env_name)"
   "${CHECK[@]}" refs "${variant[@]}" "${DOC[@]}" || fail "refs with the edge and the HPA ($env_name)"
   echo "with External Secrets instead of the operator:"
-  "${CHECK[@]}" refs "${UP[@]}" "$d/base-external-secrets.yaml" "$d/api.yaml" "$d/worker.yaml" "${EXPORTERS[@]}" \
-    || fail "refs through External Secrets ($env_name)"
+  "${CHECK[@]}" refs "${UP[@]}" "$d/base-external-secrets.yaml" "$d/valkey-sentinel.yaml" "$d/api.yaml" "$d/worker.yaml" \
+    "${EXPORTERS[@]}" || fail "refs through External Secrets ($env_name)"
   step "$env_name: every address is a Service port with pods behind it"
   "${CHECK[@]}" endpoints "${stack[@]}" "${DOC[@]}" || fail "endpoints ($env_name)"
   "${CHECK[@]}" endpoints "${variant[@]}" "${DOC[@]}" || fail "endpoints with the edge ($env_name)"
@@ -117,6 +119,10 @@ for env_name in dev prod; do
   "${CHECK[@]}" gitops "$d/argocd.yaml" --env "$env_name" --deploy-script ci/deploy.sh \
     --pins infra/helm/nats/upstream.yaml infra/helm/valkey/upstream.yaml || fail "gitops ($env_name)"
 done
+
+step "Sentinel runs the Valkey build the pinned valkey chart runs"
+"${CHECK[@]}" same-image "$BUILD/upstream/valkey.yaml" "$SENTINEL_RENDER" --image valkey/valkey \
+  || fail "Sentinel and Valkey images"
 
 step "our values' keys are keys of the upstream charts"
 for c in nats valkey; do
@@ -193,6 +199,29 @@ says "needed flow valkey-exporter -> valkey:6379/TCP is denied" "needed flow pro
 rejects "a NATS policy without nats-box" \
   "${CHECK[@]}" netpol "${UP[@]}" "$bad/base-nobox.yaml" "$d/api.yaml" "$d/worker.yaml" "${EXPORTERS[@]}" "${FLOWS[@]}"
 says "needed flow nats-box -> nats-server:4222/TCP is denied"
+# Sentinel: the workers' egress to it mislabelled, its port opened to the whole
+# namespace, its pods without a seccomp profile, tasklane pointed at a Sentinel
+# port the valkey Service does not have, and a Valkey build apart from the servers'.
+render "$bad/worker-sentinel.yaml" infra/helm/worker tasklane-worker -f infra/environments/dev/worker.yaml "${pin[@]}" \
+  --set 'networkPolicy.sentinelPodLabels.app\.kubernetes\.io/name=sentinel'
+with_file "$bad/base-sentinel-open.yaml" "$d/base.yaml" <<<'i = t.index("name: valkey-sentinel\n"); j = t.index("  ingress:\n", i) + len("  ingress:\n"); t = t[:j] + "    - ports:\n        - port: 26379\n          protocol: TCP\n      from:\n        - podSelector: {}\n" + t[j:]'
+rejects "Sentinel policies that block the workers and let the whole namespace in" \
+  "${CHECK[@]}" netpol "${UP[@]}" "$bad/base-sentinel-open.yaml" "$SENTINEL_RENDER" "$d/api.yaml" "$bad/worker-sentinel.yaml" \
+  "${EXPORTERS[@]}" "${FLOWS[@]}"
+says "needed flow worker -> valkey-sentinel:26379/TCP is denied" \
+  "anyone-in-tasklane -> valkey-sentinel:26379/TCP is allowed but no flow needs it"
+with_file "$bad/sentinel-seccomp.yaml" "$SENTINEL_RENDER" <<<'t = t.replace("        seccompProfile:\n          type: RuntimeDefault\n", "")'
+rejects "Sentinel pods without a seccomp profile" "${CHECK[@]}" pss "$bad/sentinel-seccomp.yaml"
+says "container sentinel: seccompProfile is None"
+render "$bad/api-sentinel-port.yaml" infra/helm/api tasklane-api -f infra/environments/dev/api.yaml "${pin[@]}" \
+  --set config.valkey.sentinels=valkey.tasklane.svc.cluster.local:26379
+rejects "Sentinels looked for on the valkey Service" \
+  "${CHECK[@]}" endpoints "${UP[@]}" "$d/base.yaml" "$SENTINEL_RENDER" "$bad/api-sentinel-port.yaml" "$d/worker.yaml" "${DOC[@]}"
+says "Service valkey has no port 26379"
+render "$bad/sentinel-image.yaml" infra/helm/valkey-sentinel valkey-sentinel --set image.tag=8.1.1
+rejects "Sentinel on another Valkey build" \
+  "${CHECK[@]}" same-image "$BUILD/upstream/valkey.yaml" "$bad/sentinel-image.yaml" --image valkey/valkey
+says "valkey/valkey:8.1.1: StatefulSet/valkey-sentinel" "runs in 2 builds"
 # Argo CD as it was: project default, the lint fixture as values, production on main.
 with_file "$bad/argocd.yaml" "$BUILD/prod/argocd.yaml" <<<'t = t.replace("targetRevision: deploy/prod", "targetRevision: main").replace("../../environments/prod/api.yaml", "ci/production-values.yaml").replace("project: tasklane-prod", "project: default")'
 rejects "Argo CD on main with ci/production-values.yaml in project default" \

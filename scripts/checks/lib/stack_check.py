@@ -7,6 +7,7 @@
     stack_check.py netpol RENDER... --flows F
     stack_check.py pss RENDER...
     stack_check.py values-keys --ours F --chart-values F
+    stack_check.py same-image RENDER... --image REPOSITORY
     stack_check.py gitops RENDER --env dev|prod --deploy-script ci/deploy.sh --pins F...
 
 Each exits non-zero with every problem it found.
@@ -15,7 +16,7 @@ Each exits non-zero with every problem it found.
 import argparse
 import sys
 
-from stack import endpoints, gitops, metrics, netpol, pss, refs, tls, values_keys
+from stack import endpoints, gitops, images, metrics, netpol, pss, refs, tls, values_keys
 from stack.model import Stack
 
 
@@ -38,10 +39,15 @@ def main(argv):
     vk = sub.add_parser("values-keys")
     vk.add_argument("--ours", required=True)
     vk.add_argument("--chart-values", required=True)
+    si = sub.add_parser("same-image")
+    si.add_argument("renders", nargs="+")
+    si.add_argument("--image", required=True)
     a = ap.parse_args(argv)
     if a.cmd == "values-keys":
         return values_keys.check(a.ours, a.chart_values)
     stack = Stack(a.renders)
+    if a.cmd == "same-image":
+        return images.check(stack, a.image)
     if a.cmd == "refs":
         return refs.check(stack, a.operator_doc)
     if a.cmd == "endpoints":

@@ -1,7 +1,7 @@
 {{/*
 Default-deny for the chart's pods with the paths they need: the Prometheus pods (and,
 when the chart lists networkPolicy.ingressNamespaces, clients and the tasklane
-`helm test` pods) in on the http port; NATS, Valkey, DNS and, when spans are
+`helm test` pods) in on the http port; NATS, Valkey, its Sentinels, DNS and, when spans are
 exported, the trace collector out. A second
 policy lets the chart's `helm test` pod reach only the gateway and DNS.
 */}}
@@ -67,6 +67,14 @@ spec:
         - podSelector:
             matchLabels:
               {{- toYaml $np.valkeyPodLabels | nindent 14 }}
+    # The Sentinels, asked for the current primary (config.valkey.sentinels).
+    - ports:
+        - port: {{ $np.sentinelPort }}
+          protocol: TCP
+      to:
+        - podSelector:
+            matchLabels:
+              {{- toYaml $np.sentinelPodLabels | nindent 14 }}
     {{- if (.Values.config.telemetry).otlpEndpoint }}
     - ports:
         - port: {{ $np.otlpPort }}

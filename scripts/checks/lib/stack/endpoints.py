@@ -1,9 +1,9 @@
 """Every address a component is told to reach is a rendered Service port that
 selects pods listening there.
 
-Addresses: the NATS URL of the tasklane ConfigMaps, the Valkey URLs the
+Addresses: the NATS URL and the Sentinels of the tasklane ConfigMaps, the Valkey URLs the
 operator doc or the ExternalSecrets give, KEDA's NATS monitoring endpoint,
-redis_exporter's REDIS_ADDR, the helm test pods' gateway URL, the Ingress
+redis_exporter's REDIS_ADDR (a Service, or its own pod for a sidecar), the helm test pods' gateway URL, the Ingress
 backends. KEDA on a NATS cluster asks each server at <server name>.<host>, so
 its host must be the StatefulSet's headless Service.
 """
@@ -55,6 +55,11 @@ def check(stack: Stack, operator_docs: list[str]) -> int:
         url = (cm.doc.get("data") or {}).get("TASKLANE_NATS__URL")
         if url:
             address(f"ConfigMap/{cm.name} TASKLANE_NATS__URL", url, 4222)
+        for entry in ((cm.doc.get("data") or {}).get("TASKLANE_VALKEY__SENTINELS") or "").split(","):
+            if entry.strip():
+                count += 1
+                host, _, port = entry.strip().rpartition(":")
+                check_address(stack, problems, f"ConfigMap/{cm.name} TASKLANE_VALKEY__SENTINELS", host, int(port))
     for where, url in valkey_urls(stack, operator_docs):
         address(f"{where} valkey-url", url, 6379)
     conf = nc.server_config(stack) or {}
@@ -74,7 +79,15 @@ def check(stack: Stack, operator_docs: list[str]) -> int:
         for c in pod.containers():
             for env in c.get("env") or []:
                 if env.get("name") in ("REDIS_ADDR", "GATEWAY") and env.get("value"):
-                    address(f"{pod} env {env['name']}", env["value"], 6379 if env["name"] == "REDIS_ADDR" else None)
+                    where = f"{pod} env {env['name']}"
+                    _, host, port = nc.host_of(env["value"])
+                    if host in ("localhost", "127.0.0.1"):
+                        # A sidecar reading its own pod (the Sentinels' exporters).
+                        count += 1
+                        if str(port) not in pod.ports():
+                            problems.add(f"{where}: no container of {pod} listens on {port}")
+                        continue
+                    address(where, env["value"], 6379 if env["name"] == "REDIS_ADDR" else None)
     for ing in stack.of("Ingress"):
         for rule in ing.spec.get("rules") or []:
             for path in (rule.get("http") or {}).get("paths") or []:
