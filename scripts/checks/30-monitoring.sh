@@ -29,7 +29,8 @@ RUNBOOK_PREFIX=https://github.com/tasklane/tasklane/blob/main/docs/runbooks.md
 ALERTS=(TasklaneApiHighErrorRate TasklaneApiHighLatency TasklanePublishErrors
   TasklaneBacklogGrowing TasklaneTaskStuck TasklaneNoWorkerConsuming
   TasklaneDeadLettersIncreasing TasklaneStoreErrors TasklanePodRestarting
-  TasklaneNatsDown TasklaneValkeyDown)
+  TasklaneNatsDown TasklaneValkeyDown TasklaneSentinelQuorumLost TasklaneSentinelDown
+  TasklaneValkeyFailover)
 PANELS=("API request rate" "API error rate" "API latency p50 / p95 / p99"
   "Queue backlog" "Backlog trend" "Oldest task age" "Processing rate by outcome"
   "Task duration p50 / p95 / p99" "Queue wait p50 / p95" "Retries and dead letters"
