@@ -18,6 +18,13 @@
 #
 # Needs kubectl with a context on the cluster and Chaos Mesh 2.8 installed. Run it
 # against a release with no other traffic: the counters are compared over the run.
+#
+# Experiments (and the Workflow) on the Valkey primary name valkey-0, the primary of
+# a fresh install. After a failover another pod is primary, so the script asks
+# Sentinel which pod it is now and applies a copy aimed at that pod; afterwards it
+# writes the primary before and after to valkey-primary.txt, and fails the run when
+# an experiment annotated chaos.tasklane.io/expect-failover left the primary where
+# it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,10 +57,30 @@ if [ -z "$drill" ]; then
   drill=${CARGO_TARGET_DIR:-target}/release/tasklane-drill
 fi
 
+# The pod Sentinel names the Valkey primary (by its DNS name valkey-N.<headless>...).
+valkey_primary() {
+  "$kubectl" -n "$namespace" exec valkey-sentinel-0 -c sentinel -- \
+    sh -c 'valkey-cli --no-auth-warning -p 26379 SENTINEL get-master-addr-by-name mymaster' \
+    2>/dev/null | sed -n '1s/\..*//p'
+}
+applied=$experiment
+primary_before=""
+if grep -q 'statefulset.kubernetes.io/pod-name: valkey-0$' "$experiment"; then
+  primary_before=$(valkey_primary)
+  case $primary_before in
+    valkey-[0-9]*) ;;
+    *) echo "no Sentinel named the Valkey primary; is the valkey-sentinel release running?" >&2; exit 1 ;;
+  esac
+  applied=$out/$(basename "$experiment")
+  sed "s/statefulset.kubernetes.io\/pod-name: valkey-0\$/statefulset.kubernetes.io\/pod-name: $primary_before/" \
+    "$experiment" >"$applied"
+  echo "the Valkey primary is $primary_before (Sentinel): $applied aims at it"
+fi
+
 forwards=()
 cleanup() {
   # The experiment never outlives the run, whatever happened.
-  "$kubectl" delete -f "$experiment" --ignore-not-found >/dev/null 2>&1 || true
+  "$kubectl" delete -f "$applied" --ignore-not-found >/dev/null 2>&1 || true
   for pid in "${forwards[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
@@ -89,8 +116,22 @@ for url in "${urls[@]}"; do
   url_args+=(--url "$url")
 done
 # The experiments name their namespace themselves (tasklane).
-printf -v apply '%q apply -f %q' "$kubectl" "$experiment"
-printf -v delete '%q delete -f %q --ignore-not-found' "$kubectl" "$experiment"
+printf -v apply '%q apply -f %q' "$kubectl" "$applied"
+printf -v delete '%q delete -f %q --ignore-not-found' "$kubectl" "$applied"
+status=0
 "$drill" remote "${url_args[@]}" --name "$name" --hypothesis "$hypothesis" \
   --fault-command "$apply" --heal-command "$delete" --fault-for "$fault_for" --rate "$rate" \
-  --json "$out/drill.json" --markdown "$out/drill.md"
+  --json "$out/drill.json" --markdown "$out/drill.md" || status=$?
+
+if [ -n "$primary_before" ]; then
+  primary_after=$(valkey_primary)
+  failover=no
+  [ "$primary_after" = "$primary_before" ] || failover=yes
+  printf 'valkey primary before: %s\nvalkey primary after: %s\nfailover: %s\n' \
+    "$primary_before" "${primary_after:-unknown}" "$failover" | tee "$out/valkey-primary.txt"
+  if [ "$failover" = no ] && grep -q 'chaos.tasklane.io/expect-failover: "true"' "$experiment"; then
+    echo "Sentinel still names $primary_before the primary: no failover happened" >&2
+    status=1
+  fi
+fi
+exit "$status"

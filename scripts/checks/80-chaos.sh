@@ -42,7 +42,9 @@ for chart in api worker; do
   helm template "tasklane-$chart" "infra/helm/$chart" --namespace tasklane \
     --kube-version "$KUBE_VERSION" --api-versions keda.sh/v1alpha1 > "$BUILD/$chart.yaml"
 done
-rendered=("$BUILD/api.yaml" "$BUILD/worker.yaml")
+helm template valkey-sentinel infra/helm/valkey-sentinel --namespace tasklane \
+  --kube-version "$KUBE_VERSION" > "$BUILD/valkey-sentinel.yaml"
+rendered=("$BUILD/api.yaml" "$BUILD/worker.yaml" "$BUILD/valkey-sentinel.yaml")
 upstream=()
 if [ -d "$CHARTS/nats-1.3.7" ] && [ -d "$CHARTS/valkey-0.9.4" ]; then
   helm template nats "$CHARTS/nats-1.3.7" --namespace tasklane --kube-version "$KUBE_VERSION" \
@@ -94,3 +96,37 @@ if out=$(validate chaos/experiments/*.yaml "$BUILD/bad/workflow.yaml"); then
 fi
 grep -qF "is not the spec of any experiment" <<<"$out" || { echo "$out"; die "the differing step was not named"; }
 echo "rejected"
+
+step "run-experiment.sh aims Valkey-primary experiments at the pod Sentinel names, and needs a failover where one is expected"
+# Stand-ins for kubectl and the drill: Sentinel names valkey-1 at the start, then
+# valkey-2 (or valkey-1 again with SAME_PRIMARY=1); no cluster is touched.
+stub=$BUILD/stub
+mkdir -p "$stub"
+cat >"$stub/kubectl" <<'STUB'
+#!/bin/sh
+case "$*" in
+  *" exec "*)
+    asked=$(cat "$STUB_DIR/asked" 2>/dev/null || echo 0)
+    echo $((asked + 1)) >"$STUB_DIR/asked"
+    primary=valkey-2
+    { [ "$asked" = 0 ] || [ "${SAME_PRIMARY:-0}" = 1 ]; } && primary=valkey-1
+    printf '%s.valkey-headless.tasklane.svc.cluster.local\n6379\n' "$primary" ;;
+esac
+STUB
+printf '#!/bin/sh\nexit 0\n' >"$stub/drill"
+chmod +x "$stub/kubectl" "$stub/drill"
+run_stubbed() {  # run_stubbed OUT EXPERIMENT [VAR=VALUE...]
+  rm -f "$stub/asked"
+  env STUB_DIR="$stub" KUBECTL="$stub/kubectl" DRILL="$stub/drill" "${@:3}" \
+    chaos/run-experiment.sh "$2" --url http://127.0.0.1:9 --out "$1"
+}
+run_stubbed "$BUILD/aim" chaos/experiments/valkey-primary-pod-failure.yaml >/dev/null \
+  || fail "a failover run was reported failed"
+grep -q 'pod-name: valkey-1$' "$BUILD/aim/valkey-primary-pod-failure.yaml" \
+  || fail "the experiment was not aimed at the primary Sentinel names"
+grep -q '^failover: yes$' "$BUILD/aim/valkey-primary.txt" || fail "the failover was not recorded"
+rejects "a pod-failure of the primary after which Sentinel names the same primary" \
+  run_stubbed "$BUILD/no-failover" chaos/experiments/valkey-primary-pod-failure.yaml SAME_PRIMARY=1
+says "no failover happened"
+
+finish 80-chaos
