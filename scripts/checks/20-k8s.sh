@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Static checks of tasklane's packaging: the Dockerfile, the api and worker Helm
 # charts and their library chart, the Valkey Sentinel chart, the NATS/Valkey
-# values for the upstream charts and the scripts they run,
-# the cluster manifests and docker-compose.yml. Everything runs offline with the
-# tools of scripts/lib/tools.sh. Each of our own checkers (the values schemas and
-# chart rules, chart_schemas.py, env_keys.py, validate_manifests.py) is also fed
-# bad input and must reject it.
+# values for the upstream charts and the Sentinel scripts (run against a real
+# valkey-server on loopback), the cluster manifests and docker-compose.yml.
+# Everything runs offline with the tools of scripts/lib/tools.sh. Each of our own
+# checkers (the values schemas and chart rules, chart_schemas.py, env_keys.py,
+# validate_manifests.py, sentinel_scripts.py) is also fed bad input and must
+# reject it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -181,6 +182,30 @@ step "shellcheck: Sentinel's start script and the Valkey pods' follow-sentinel s
   infra/helm/valkey/values.yaml > "$BUILD/follow-sentinel.sh"
 "$CHECK_TOOLS/shellcheck" -S warning infra/helm/valkey-sentinel/files/sentinel.sh "$BUILD/follow-sentinel.sh" \
   || fail "shellcheck (Sentinel scripts)"
+
+step "Sentinel's start script and follow-sentinel run against a real valkey-server"
+ensure_valkey_server
+SCRIPTS=("$PY" scripts/checks/lib/sentinel_scripts.py --valkey-server "$VALKEY_SERVER_BIN")
+"${SCRIPTS[@]}" --sentinel-script infra/helm/valkey-sentinel/files/sentinel.sh \
+  --valkey-values infra/helm/valkey/values.yaml || fail "Sentinel scripts"
+# negative: Sentinel open without a password, Sentinel logging in with the wrong
+# password, a pod Sentinel names primary that keeps the chart's replicaof
+"$PY" - "$BUILD/bad" <<'PY'
+import pathlib, sys
+out = pathlib.Path(sys.argv[1])
+s = pathlib.Path("infra/helm/valkey-sentinel/files/sentinel.sh").read_text()
+open_s = s.replace('requirepass "$REDISCLI_AUTH"\n', "")
+wrong = open_s.replace('auth-pass $MASTER_NAME "$VALKEY_SENTINEL_PASSWORD"', 'auth-pass $MASTER_NAME "$REDISCLI_AUTH"')
+assert s != open_s != wrong
+(out / "sentinel.sh").write_text(wrong)
+v = pathlib.Path("infra/helm/valkey/values.yaml").read_text()
+keep = v.replace("          sed -i '/^replicaof /d' \"$conf\"\n", "")
+assert keep != v
+(out / "valkey-values.yaml").write_text(keep)
+PY
+rejects "Sentinel scripts that open Sentinel, log in wrongly and keep a stale replicaof" \
+  "${SCRIPTS[@]}" --sentinel-script "$BUILD/bad/sentinel.sh" --valkey-values "$BUILD/bad/valkey-values.yaml"
+says "Sentinel answers without a password" "Sentinel cannot log in to it" "valkey-1, named primary, still replicates"
 
 step "upstream chart values (nats, valkey) against their schemas, offline"
 for c in nats valkey; do

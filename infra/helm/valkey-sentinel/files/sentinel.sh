@@ -41,7 +41,7 @@ if [ ! -s "$conf" ]; then
     sleep 2
   done
   umask 077
-  # resolve-hostnames must precede the monitor line that names a host.
+  # Hostnames only: pod IPs change, their DNS names do not.
   cat >"$conf.new" <<CONF
 port $SENTINEL_PORT
 dir /data
