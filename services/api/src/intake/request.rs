@@ -35,17 +35,40 @@ pub(crate) struct TaskRequest {
     payload: Box<RawValue>,
     /// Most attempts before the task is dead-lettered; the worker's
     /// `worker.max_attempts` when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 100)]
     max_attempts: Option<u32>,
     /// Longest one attempt may run, in milliseconds; the worker's
     /// `worker.task_timeout` when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 3600000)]
     timeout_ms: Option<u64>,
     #[serde(default)]
     #[schema(ignore)]
     pub(crate) idempotency_key: Option<String>,
+}
+
+/// A whole number, also when written with a fraction of zero (`3.0`): JSON has one
+/// number type, and an `integer` in the published description admits `3.0`.
+fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, got {number}")))
 }
 
 /// `POST /tasks`.
