@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use self::problems::ProblemAnswers;
-use self::schemas::BatchTask;
+use self::schemas::{BatchTask, TaskTypes};
 use crate::handlers::{stats, submit_batch, submit_task, task_status};
 
 pub(crate) use self::schemas::{
@@ -49,7 +49,7 @@ pub(crate) use self::schemas::{
         ops::metrics,
         ops::openapi_json,
     ),
-    modifiers(&Security, &ProblemAnswers, &BatchTask),
+    modifiers(&Security, &ProblemAnswers, &TaskTypes, &BatchTask),
     tags(
         (name = "tasks", description = "Submitting tasks and reading their records"),
         (name = "admin", description = "Queue statistics"),

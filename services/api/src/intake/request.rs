@@ -23,11 +23,11 @@ const MAX_PAYLOAD_DEPTH: usize = 64;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"type": "sha256", "payload": {"data": "hello"}, "max_attempts": 3, "timeout_ms": 30000}))]
 pub(crate) struct TaskRequest {
-    /// The task type: one of the types this deployment enables (the built-in ones
-    /// are `echo`, `sleep`, `sha256` and `fail`); `echo` when absent. Another name
-    /// is 422, with the enabled types in the detail.
+    /// The task type, `echo` when absent or null: one of the built-in types listed here
+    /// that this deployment enables (`tasks.enabled`, all by default). Another
+    /// name is 422, with the enabled types in the detail.
     #[serde(rename = "type", default)]
-    #[schema(value_type = String, max_length = 64, pattern = "^[a-z0-9][a-z0-9_-]*(\\.[a-z0-9_-]+)*$", example = "echo")]
+    #[schema(value_type = Option<String>, max_length = 64, pattern = "^[a-z0-9][a-z0-9_-]*(\\.[a-z0-9_-]+)*$", example = "echo")]
     task_type: Option<TaskType>,
     /// The task's input, any JSON (at most 64 levels deep); its meaning is the
     /// type's.

@@ -3,7 +3,7 @@
 //! rendered from raw JSON.
 
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 
@@ -90,6 +90,26 @@ pub(super) fn batch_answer() -> Schema {
         .into()
 }
 
+/// The task types: the built-in ones, from the same registry the gateway and the
+/// worker use (a deployment may enable fewer, `tasks.enabled`).
+pub(super) struct TaskTypes;
+
+impl utoipa::Modify for TaskTypes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let Some(RefOr::T(Schema::Object(task))) = components.schemas.get_mut("TaskRequest") else {
+            panic!("the TaskRequest schema is an object");
+        };
+        let Some(RefOr::T(Schema::Object(task_type))) = task.properties.get_mut("type") else {
+            panic!("TaskRequest has a `type` property");
+        };
+        let registry = tasklane_tasks::Registry::built_in();
+        let names = registry.names().iter().map(|&name| name.into());
+        // null is taken as absent, like the other optional fields.
+        task_type.enum_values = Some(names.chain([serde_json::Value::Null]).collect());
+    }
+}
+
 /// `BatchTask`: a `TaskRequest` that may also carry its own `idempotency_key`
 /// (a single task sends the `Idempotency-Key` header instead). Built from the
 /// derived `TaskRequest` schema so the two cannot drift apart.
@@ -110,12 +130,12 @@ impl utoipa::Modify for BatchTask {
         batch_task.properties.insert(
             "idempotency_key".to_string(),
             ObjectBuilder::new()
-                .schema_type(Type::String)
+                .schema_type(SchemaType::Array(vec![Type::String, Type::Null]))
                 .min_length(Some(1))
                 .max_length(Some(255))
                 .pattern(Some("^[!-~]+$"))
                 .description(Some(
-                    "Makes this task safe to retry on its own: 1 to 255 visible ASCII \
+                    "Makes this task safe to retry on its own (null: no key): 1 to 255 visible ASCII \
                      characters, unique within the batch. The same key and task within 24 \
                      hours replay this item's first answer.",
                 ))
