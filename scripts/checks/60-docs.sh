@@ -4,7 +4,8 @@
 # heading, every problem type the gateway returns (services/api/src/error.rs) has
 # its section in docs/errors.md, the architecture diagram's Graphviz source
 # renders and architecture/diagrams.png was rendered from its current source,
-# every repository path the docs name exists, and docs/architecture.md keeps its
+# every repository path the docs name exists, docs/openapi.json names exactly the
+# problem types docs/errors.md explains, and docs/architecture.md keeps its
 # Mermaid diagram. Our own checker
 # (doc_links.py) is also fed broken docs and must reject them.
 set -euo pipefail
@@ -53,6 +54,27 @@ rejects "errors.md with a missing section, a stale one and a wrong status" \
   "${LINKS[@]}" errors services/api/src/error.rs "$work/bad/errors.md"
 says "no section '## rate-limited'" "section #rate-limit documents a problem type" \
   "errors.md#store-unavailable: does not start by stating status 503"
+
+step "docs/openapi.json names exactly the problem types docs/errors.md explains"
+problem_types_match() {  # problem_types_match OPENAPI ERRORS_MD
+  python3 - "$1" "$2" <<'EOF'
+import json, re, sys
+described = {t.rsplit("#", 1)[1] for t in
+             json.load(open(sys.argv[1]))["components"]["schemas"]["Problem"]["properties"]["type"]["enum"]}
+explained = set(re.findall(r"^## ([a-z-]+)$", open(sys.argv[2]).read(), re.M))
+for slug in sorted(described - explained):
+    print(f"{sys.argv[1]}: problem type {slug} has no section in {sys.argv[2]}")
+for slug in sorted(explained - described):
+    print(f"{sys.argv[2]}: section {slug} is not a problem type in {sys.argv[1]}")
+sys.exit(1 if described != explained else 0)
+EOF
+}
+problem_types_match docs/openapi.json docs/errors.md || fail "docs/openapi.json and docs/errors.md disagree"
+# negative: a description that lost a problem type
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); e = d["components"]["schemas"]["Problem"]["properties"]["type"]["enum"]; e[:] = [t for t in e if not t.endswith("#queue-full")]; json.dump(d, open(sys.argv[2], "w"))' \
+  docs/openapi.json "$work/bad/openapi.json"
+rejects "a description without the queue-full type" problem_types_match "$work/bad/openapi.json" docs/errors.md
+says "section queue-full is not a problem type"
 
 step "architecture diagrams"
 dot -Tsvg architecture/tasklane.dot -o "$work/tasklane.svg" || fail "dot could not render architecture/tasklane.dot"

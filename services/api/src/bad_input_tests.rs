@@ -301,6 +301,34 @@ fn bad_inputs() -> Vec<BadInput> {
             "timeout_ms",
         ),
         (
+            "max_attempts fraction",
+            json,
+            br#"{"payload":1,"max_attempts":3.5}"#.to_vec(),
+            unprocessable,
+            "max_attempts",
+        ),
+        (
+            "max_attempts negative whole float",
+            json,
+            br#"{"payload":1,"max_attempts":-1.0}"#.to_vec(),
+            unprocessable,
+            "max_attempts",
+        ),
+        (
+            "max_attempts past u32 as a float",
+            json,
+            br#"{"payload":1,"max_attempts":4294967296.0}"#.to_vec(),
+            unprocessable,
+            "max_attempts",
+        ),
+        (
+            "timeout_ms huge float",
+            json,
+            br#"{"payload":1,"timeout_ms":1e300}"#.to_vec(),
+            unprocessable,
+            "timeout_ms",
+        ),
+        (
             "idempotency_key in body",
             json,
             br#"{"payload":1,"idempotency_key":"k"}"#.to_vec(),
@@ -400,6 +428,36 @@ async fn bad_task_input_gets_a_problem_naming_the_cause_and_reaches_no_publish()
         gateway.publish_errors().await,
         1.0,
         "the valid task was refused at the publish"
+    );
+}
+
+/// JSON has one number type and the published description says `integer`, which
+/// admits `3.0`: such a task is valid and goes on to the publish (which cannot
+/// succeed here), on both endpoints. Found by the contract check (422 before).
+#[tokio::test]
+async fn whole_numbers_written_with_a_zero_fraction_are_valid() {
+    let gateway = isolated_gateway(&[]).await;
+    let json = Some("application/json");
+    let task = r#"{"payload":1,"max_attempts":3.0,"timeout_ms":1072.0}"#;
+    let answer = gateway.post_to("/task", json, task.into()).await;
+    expect_problem(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "nothing was accepted",
+        "single",
+    );
+    let batch = format!(r#"{{"tasks":[{task}]}}"#);
+    let answer = gateway.post_to("/tasks", json, batch.into_bytes()).await;
+    expect_problem(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "nothing was accepted",
+        "batch",
+    );
+    assert_eq!(
+        gateway.publish_errors().await,
+        2.0,
+        "both reached the publish"
     );
 }
 

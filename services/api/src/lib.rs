@@ -14,6 +14,7 @@ mod handlers;
 mod headers;
 pub mod intake;
 mod metrics;
+mod openapi;
 mod readiness;
 mod respond;
 mod routes;
@@ -21,6 +22,7 @@ mod serve;
 mod startup;
 mod state;
 
+pub use openapi::document as openapi_document;
 pub use startup::Application;
 
 #[cfg(test)]

@@ -71,8 +71,11 @@ pub(crate) fn router(
         .route_layer(middleware::map_response(no_store))
         .with_state(state);
 
+    // The API's description is public, like the probes: no auth, no admission.
+    crate::openapi::render();
     Router::new()
         .merge(task_routes)
+        .route("/openapi.json", get(crate::openapi::serve))
         .merge(ops)
         .fallback(problem::not_found)
         .method_not_allowed_fallback(method_not_allowed)

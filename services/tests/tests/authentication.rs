@@ -376,3 +376,32 @@ fn auth_required_without_keys_or_jwt_stops_start_up_naming_the_key() {
     assert!(line.contains("TASKLANE_AUTH__MODE"), "{line}");
     assert!(!line.contains('\n'), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_description_is_served_without_a_token_and_is_the_committed_one() {
+    let stack = Stack::start();
+    let volume = SecretVolume::new(&[("keys.toml", &keys_file_text(&[BILLING]))]);
+    let api = keyed_gateway(&stack, &volume).await;
+    let client = api.client();
+    let response = get(&client, "/openapi.json", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let served = response.text().await.unwrap();
+    let committed = include_str!("../../../docs/openapi.json");
+    assert!(
+        served == committed,
+        "GET /openapi.json differs from docs/openapi.json; regenerate it with: \
+         cargo run -q -p tasklane-api -- --print-openapi > docs/openapi.json"
+    );
+    // The task routes still want a token.
+    assert_eq!(
+        get(&client, "/stats", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -10,25 +10,48 @@ use tasklane_core::store::{Store, StoreError};
 use crate::error::{ApiError, Cause};
 use crate::respond;
 
-#[derive(Serialize)]
+/// Counters from Valkey and the queue's depth from JetStream.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Stats {
+    /// Keys in the Valkey database.
     valkey_keys_count: u64,
+    /// Tasks waiting in JetStream: pending plus in flight.
     queue_backlog_length: u64,
+    /// Tasks that finished (succeeded, failed or dead), each counted once.
     worker_processed_count: u64,
+    /// Tasks that succeeded.
     worker_succeeded_count: u64,
+    /// Tasks that failed for good.
     worker_failed_count: u64,
+    /// Tasks dead-lettered.
     dead_letter_count: u64,
     queue: QueueView,
 }
 
-#[derive(Serialize)]
+/// The work consumer's state.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = QueueDepth)]
 struct QueueView {
+    /// Messages no worker has been given yet.
     pending: u64,
+    /// Messages given to a worker and not yet acknowledged (buffered, running, or
+    /// waiting for a delayed retry).
     in_flight: u64,
+    /// Messages delivered more than once.
     redelivered: u64,
+    /// Pull requests waiting at the consumer (not workers: 0 when every worker is busy).
     consumers: u64,
 }
 
+/// Queue statistics.
+#[utoipa::path(
+    get,
+    path = "/stats",
+    tag = "admin",
+    operation_id = "stats",
+    responses((status = 200, description = "Counters and queue depth", body = Stats)),
+    security(("api_key" = ["admin"]), ("jwt" = ["admin"])),
+)]
 pub(crate) async fn stats(
     State(store): State<Store>,
     State(queue): State<Queue>,

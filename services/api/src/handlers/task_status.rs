@@ -13,24 +13,48 @@ use crate::auth::Principal;
 use crate::error::{ApiError, Cause};
 use crate::respond;
 
-#[derive(Serialize)]
+/// A task's record.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TaskRecord)]
 struct TaskView<'a> {
+    #[schema(value_type = String, format = "uuid")]
     id: &'a str,
+    /// The task type.
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     task_type: &'a str,
+    #[schema(schema_with = crate::openapi::task_status_schema)]
     status: TaskStatus,
+    /// Attempts started so far.
     attempts: u32,
+    /// When the gateway accepted it (RFC 3339, UTC).
+    #[schema(value_type = String, format = DateTime)]
     created_at: &'a str,
+    /// When its status last changed (RFC 3339, UTC).
+    #[schema(value_type = String, format = DateTime)]
     updated_at: &'a str,
+    /// The handler's result (any JSON), once `succeeded`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = serde_json::Value, required = false)]
     result: Option<&'a RawValue>,
+    /// Why the last attempt failed, once `failed` or `dead`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     error: Option<&'a str>,
 }
 
 /// Another tenant's task is answered exactly as a missing one: the record is read
 /// either way and the same 404 is built, so neither the body nor an early return
 /// tells a caller that the id exists.
+#[utoipa::path(
+    get,
+    path = "/task/{id}",
+    tag = "tasks",
+    operation_id = "task_status",
+    params(("id" = String, Path, format = "uuid", description = "The id `POST /task` answered")),
+    responses((status = 200, description = "The task's record", body = TaskView)),
+    security(("api_key" = ["tasks:read"]), ("jwt" = ["tasks:read"])),
+)]
 pub(crate) async fn task_status(
     State(store): State<Store>,
     Extension(principal): Extension<Principal>,

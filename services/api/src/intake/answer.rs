@@ -27,9 +27,12 @@ pub(crate) enum Answer {
 }
 
 /// `{"id":"…","status":"queued"}`: a task accepted now.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Accepted {
+    /// The task's id (a UUIDv7): `GET /task/{id}` reads its record.
+    #[schema(value_type = String, format = "uuid")]
     id: TaskId,
+    #[schema(schema_with = crate::openapi::accepted_status)]
     status: &'static str,
 }
 

@@ -16,26 +16,68 @@ const MAX_PAYLOAD_DEPTH: usize = 64;
 
 /// One task as a client sends it. `idempotency_key` is only valid inside a batch; a
 /// single task uses the `Idempotency-Key` header.
-#[derive(Debug, Deserialize)]
+// The bounds in the published description are the defaults; `limits.max_attempts`
+// and `limits.max_timeout` may set lower ones (a test keeps them equal to the
+// defaults).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "sha256", "payload": {"data": "hello"}, "max_attempts": 3, "timeout_ms": 30000}))]
 pub(crate) struct TaskRequest {
+    /// The task type, `echo` when absent or null: one of the built-in types listed here
+    /// that this deployment enables (`tasks.enabled`, all by default). Another
+    /// name is 422, with the enabled types in the detail.
     #[serde(rename = "type", default)]
+    #[schema(value_type = Option<String>, max_length = 64, pattern = "^[a-z0-9][a-z0-9_-]*(\\.[a-z0-9_-]+)*$", example = "echo")]
     task_type: Option<TaskType>,
+    /// The task's input, any JSON (at most 64 levels deep); its meaning is the
+    /// type's.
+    #[schema(value_type = serde_json::Value)]
     payload: Box<RawValue>,
-    #[serde(default)]
+    /// Most attempts before the task is dead-lettered; the worker's
+    /// `worker.max_attempts` when absent.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 100)]
     max_attempts: Option<u32>,
-    #[serde(default)]
+    /// Longest one attempt may run, in milliseconds; the worker's
+    /// `worker.task_timeout` when absent.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 3600000)]
     timeout_ms: Option<u64>,
     #[serde(default)]
+    #[schema(ignore)]
     pub(crate) idempotency_key: Option<String>,
 }
 
+/// A whole number, also when written with a fraction of zero (`3.0`): JSON has one
+/// number type, and an `integer` in the published description admits `3.0`.
+fn whole_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, got {number}")))
+}
+
 /// `POST /tasks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchRequest {
     /// Items stay raw until each is parsed on its own, so an error names its index and
     /// an item's idempotency hash covers exactly that item.
+    #[schema(schema_with = crate::openapi::batch_items)]
     pub(crate) tasks: Vec<Box<RawValue>>,
 }
 
