@@ -23,24 +23,37 @@ if ! exists nats-users; then
   kubectl -n "$ns" create secret generic nats-users \
     --from-literal=tasklane-api="$(gen)" \
     --from-literal=tasklane-worker="$(gen)" \
+    --from-literal=tasklane-setup="$(gen)" \
     --from-literal=tasklane-ops="$(gen)" \
     --from-literal=sys="$(gen)"
 fi
 if ! exists valkey-users; then
-  # Valkey ACL users; the exporter logs in as default too.
+  # Valkey ACL users (infra/helm/valkey/values.yaml): default for operators, one
+  # user per binary and one for the exporter.
   kubectl -n "$ns" create secret generic valkey-users \
     --from-literal=default="$(gen)" \
-    --from-literal=replicator="$(gen)"
+    --from-literal=replicator="$(gen)" \
+    --from-literal=tasklane-api="$(gen)" \
+    --from-literal=tasklane-worker="$(gen)" \
+    --from-literal=tasklane-exporter="$(gen)"
 fi
-valkey_pw=$(password valkey-users default)
 for component in api worker; do
   exists "tasklane-$component" && continue
-  # What the gateway and the workers read (chart value existingSecret).
-  kubectl -n "$ns" create secret generic "tasklane-$component" \
-    --from-literal=nats-user="tasklane-$component" \
-    --from-literal=nats-password="$(password nats-users "tasklane-$component")" \
-    --from-literal=valkey-url="redis://default:$valkey_pw@valkey.$ns.svc.cluster.local:6379"
+  # What the gateway and the workers read (chart value existingSecret): each its
+  # own NATS user and its own Valkey user.
+  user="tasklane-$component"
+  valkey_pw=$(password valkey-users "$user")
+  kubectl -n "$ns" create secret generic "$user" \
+    --from-literal=nats-user="$user" \
+    --from-literal=nats-password="$(password nats-users "$user")" \
+    --from-literal=valkey-url="redis://$user:$valkey_pw@valkey.$ns.svc.cluster.local:6379"
 done
+if ! exists tasklane-topology-setup; then
+  # The worker chart's topology setup Job (topologySetup.existingSecret).
+  kubectl -n "$ns" create secret generic tasklane-topology-setup \
+    --from-literal=nats-user=tasklane-setup \
+    --from-literal=nats-password="$(password nats-users tasklane-setup)"
+fi
 if ! exists tasklane-api-smoke-token; then
   # The gateway's API keys (config.auth.secretName, only hashes) start with one
   # key, for the `helm test` pod, whose token is kept in a Secret of its own.
@@ -53,4 +66,4 @@ if ! exists tasklane-api-smoke-token; then
       "$(printf %s "$token" | sha256sum | cut -d' ' -f1)")"
 fi
 kubectl -n "$ns" get secret nats-users valkey-users tasklane-api tasklane-worker \
-  tasklane-api-auth tasklane-api-smoke-token
+  tasklane-topology-setup tasklane-api-auth tasklane-api-smoke-token

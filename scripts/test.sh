@@ -14,6 +14,8 @@ step "installing pinned nats-server and valkey-server"
 ensure_servers
 echo "nats-server:   $NATS_SERVER_BIN"
 echo "valkey-server: $VALKEY_SERVER_BIN"
+ensure_tls_valkey_server
+echo "with TLS:      $VALKEY_TLS_SERVER_BIN"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

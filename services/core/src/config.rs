@@ -19,8 +19,9 @@ use reference::DEFAULTS_TOML;
 pub use reference::{Key, keys};
 pub use settings::{
     ApiSettings, AuthMode, AuthSettings, DlqSettings, JwtSettings, LimitsSettings, LogFormat,
-    LogSettings, NatsSettings, NatsTlsSettings, ResultsSettings, Secret, Settings, StreamSettings,
-    TasksSettings, TelemetrySettings, ValkeySettings, WorkerSettings,
+    LogSettings, NatsSettings, ResultsSettings, Secret, Settings, StreamSettings, TasksSettings,
+    TelemetrySettings, TlsFiles, TopologyManagement, TopologySettings, ValkeySettings,
+    WorkerSettings,
 };
 
 /// The one `TASKLANE_` variable that is not a setting: it names the config file.

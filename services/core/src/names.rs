@@ -22,6 +22,13 @@ pub(crate) fn all_subjects(prefix: &str) -> String {
     format!("{prefix}.>")
 }
 
+/// Where the replies to client `client_name` (`tasklane-api`, `tasklane-worker`,
+/// `tasklane-setup`) arrive: `_INBOX.<client_name>.…`, the subjects its NATS user
+/// may subscribe to (`infra/helm/nats/values.yaml`).
+pub fn inbox_prefix(client_name: &str) -> String {
+    format!("_INBOX.{client_name}")
+}
+
 /// The dead-letter stream that belongs to the work stream `work_stream`.
 pub fn dead_letter_stream(work_stream: &str) -> String {
     format!("{work_stream}_DLQ")

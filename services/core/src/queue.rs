@@ -18,7 +18,7 @@ pub use message::TaskMessage;
 pub use topology::Topology;
 
 use crate::config::{NatsSettings, Settings};
-use crate::names::CONSUMER_NAME;
+use crate::names::{self, CONSUMER_NAME};
 
 /// Depth of the work queue, as `GET /stats` and the worker's gauges report it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -76,6 +76,9 @@ async fn connect(settings: &NatsSettings, name: &str) -> Result<async_nats::Clie
         .map_err(QueueError::ServerUrl)?;
     options
         .name(name)
+        // Replies come to an inbox under the client's own name, so each binary's NATS
+        // user can be allowed its own replies and not the other's.
+        .custom_inbox_prefix(names::inbox_prefix(name))
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
@@ -148,6 +151,12 @@ impl Queue {
     /// [`topology`]).
     pub async fn declare(&self, topology: &Topology) -> Result<(), QueueError> {
         topology::declare(&self.js, topology).await
+    }
+
+    /// Checks that the streams and the consumer are as `topology` describes, changing
+    /// nothing (see [`topology`]).
+    pub async fn verify(&self, topology: &Topology) -> Result<(), QueueError> {
+        topology::verify(&self.js, topology).await
     }
 
     /// Whether the work stream exists yet. The gateway asks this instead of declaring

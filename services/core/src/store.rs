@@ -20,6 +20,7 @@
 //! changes how many round trips Valkey serves, not what any one task sees.
 
 mod admission;
+mod connection;
 mod error;
 mod group_commit;
 mod idempotency;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use fred::prelude::*;
 
 pub use admission::{Admission, TenantLimits};
+use connection::build_client;
 pub use error::StoreError;
 use group_commit::GroupCommit;
 pub use idempotency::{Claim, IdempotencyState, PlannedTask, ReservationTimes};
@@ -304,32 +306,4 @@ impl Store {
         )
         .await
     }
-}
-
-/// A client for `settings` (through Sentinel when configured) whose commands wait up
-/// to `command_timeout`, reconnecting forever.
-fn build_client(
-    settings: &ValkeySettings,
-    command_timeout: Duration,
-) -> Result<Client, StoreError> {
-    let mut config = Config::from_url(settings.url.expose())?;
-    if let Some(sentinels) = settings.sentinel_addrs() {
-        // The URL still gives the scheme (TLS), password and database; Sentinel gives
-        // the primary's address, asked again on every reconnect.
-        config.server = ServerConfig::new_sentinel(sentinels, settings.sentinel_service.clone());
-    }
-    // Keep trying when Valkey is down at start-up too, instead of giving up on
-    // the first connection: pods start in any order.
-    config.fail_fast = false;
-    Ok(Builder::from_config(config)
-        .with_connection_config(|c| {
-            c.connection_timeout = Duration::from_secs(2);
-            c.internal_command_timeout = Duration::from_secs(2);
-            c.max_command_attempts = 2;
-        })
-        .with_performance_config(|p| {
-            p.default_command_timeout = command_timeout;
-        })
-        .set_policy(ReconnectPolicy::new_exponential(0, 50, 1_000, 2))
-        .build()?)
 }

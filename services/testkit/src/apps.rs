@@ -163,6 +163,12 @@ impl AppHandle {
     /// gateway only waits for the work stream, and API tests run it without workers.
     pub async fn api(settings: Settings) -> Self {
         declare_topology(&settings).await;
+        Self::api_alone(settings).await
+    }
+
+    /// The gateway on its own, for a topology declared some other way (its NATS user
+    /// may lack the rights to declare it).
+    pub async fn api_alone(settings: Settings) -> Self {
         let token = CancellationToken::new();
         let app = tasklane_api::Application::build(settings, token.clone())
             .await

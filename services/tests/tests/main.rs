@@ -5,11 +5,13 @@
 mod api_contract;
 mod audit;
 mod authentication;
+mod chart_values;
 mod credentials;
 mod failover;
 mod faults;
 mod http_hardening;
 mod idempotency;
+mod least_privilege;
 mod limits;
 mod observability;
 mod quotas;
@@ -17,6 +19,7 @@ mod startup;
 mod store_batching;
 mod tenants;
 mod traces;
+mod transport_tls;
 mod worker_semantics;
 
 /// With `autotests = false`, a file in `tests/` that is not declared above would

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
 use futures::{FutureExt, StreamExt};
+use tasklane_core::config::TopologyManagement;
 use tasklane_core::queue::Topology;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -112,7 +113,10 @@ async fn bind(
     let mut delay = Duration::from_millis(100);
     loop {
         let attempt = async {
-            ctx.queue.declare(&Topology::new(&ctx.settings)).await?;
+            // In verify mode start-up checked the topology; a re-bind only binds.
+            if ctx.settings.topology.manage == TopologyManagement::Declare {
+                ctx.queue.declare(&Topology::new(&ctx.settings)).await?;
+            }
             ctx.queue.consumer().await
         };
         match attempt.await {

@@ -7,7 +7,9 @@ use tasklane_worker::{Registry, Worker};
 #[command(name = "tasklane-worker", version, after_long_help = Settings::reference(), after_help = Settings::reference())]
 struct Cli {
     /// Declare the work stream, the dead-letter stream and the consumer, then exit.
-    /// Workers declare them on start; this is for running the gateway first.
+    /// Workers with `topology.manage = declare` do this on start; with `verify`, run
+    /// it first, as a NATS user that may manage streams (NATS client name
+    /// `tasklane-setup`). Also for running the gateway before any worker.
     #[arg(long)]
     declare_topology: bool,
 }

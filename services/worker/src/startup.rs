@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tasklane_core::Settings;
+use tasklane_core::config::TopologyManagement;
 use tasklane_core::queue::{Queue, Topology};
 use tasklane_core::service;
 use tasklane_tasks::Registry;
@@ -21,13 +22,18 @@ use crate::state::AppState;
 
 /// How often queue-depth and dependency gauges are refreshed.
 const GAUGE_REFRESH: Duration = Duration::from_secs(5);
+/// The NATS client name, and so the inbox prefix, of the one-shot topology setup.
+pub const SETUP_CLIENT: &str = "tasklane-setup";
 /// Dead-letter publishes wait this long for their PubAck.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Declares the streams and the consumer, then returns: for setups that run the
-/// gateway before any worker has started (it waits for the work stream).
+/// Declares the streams and the consumer, then returns: the one-shot setup where the
+/// runtime workers only verify the topology (`topology.manage = "verify"`), and for
+/// setups that run the gateway before any worker has started (it waits for the work
+/// stream). It connects as client `tasklane-setup`, whose replies come to its own
+/// inbox prefix.
 pub async fn declare_topology(settings: &Settings) -> anyhow::Result<()> {
-    let queue = Queue::connect(settings, "tasklane-worker", PUBLISH_TIMEOUT)
+    let queue = Queue::connect(settings, SETUP_CLIENT, PUBLISH_TIMEOUT)
         .await
         .context("connecting to NATS")?;
     queue
@@ -58,6 +64,15 @@ impl Worker {
             .map_err(anyhow::Error::msg)?;
         let (queue, store) =
             service::connect(&settings, "tasklane-worker", PUBLISH_TIMEOUT).await?;
+        if settings.topology.manage == TopologyManagement::Verify {
+            // A runtime user without management rights cannot repair a missing or
+            // changed topology: stop here, saying what is wrong, rather than pull
+            // from the wrong consumer or retry forever.
+            queue
+                .verify(&Topology::new(&settings))
+                .await
+                .context("verifying the streams and the consumer (topology.manage = verify)")?;
+        }
         let listener = TcpListener::bind(settings.worker.listen)
             .await
             .with_context(|| format!("binding {}", settings.worker.listen))?;

@@ -20,6 +20,9 @@ data:
   {{- end }}
   TASKLANE_VALKEY__MIN_REPLICAS_ACK: {{ .minReplicasAck | quote }}
   TASKLANE_VALKEY__REPLICA_ACK_TIMEOUT: {{ .replicaAckTimeout | quote }}
+  {{- if (.tls).enabled }}
+  TASKLANE_VALKEY__TLS__CA_FILE: {{ printf "/etc/tasklane/valkey-ca/%s" .tls.caKey | quote }}
+  {{- end }}
   {{- end }}
   {{- with .Values.config.limits }}
   TASKLANE_LIMITS__MAX_TIMEOUT: {{ .maxTimeout | quote }}

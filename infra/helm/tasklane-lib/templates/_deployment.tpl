@@ -117,6 +117,11 @@ spec:
               mountPath: /etc/tasklane/nats-ca
               readOnly: true
             {{- end }}
+            {{- if (.Values.config.valkey.tls).enabled }}
+            - name: valkey-ca
+              mountPath: /etc/tasklane/valkey-ca
+              readOnly: true
+            {{- end }}
             {{- /* The gateway's API keys / JWT material: the whole Secret as a folder,
             never subPath, so a rotated Secret reaches the running pod. */}}
             {{- if dig "auth" "secretName" "" .Values.config }}
@@ -135,6 +140,16 @@ spec:
             items:
               - key: {{ .Values.config.nats.tls.caKey }}
                 path: {{ .Values.config.nats.tls.caKey }}
+        {{- end }}
+        {{- with .Values.config.valkey.tls }}
+        {{- if .enabled }}
+        - name: valkey-ca
+          secret:
+            secretName: {{ .caSecretName }}
+            items:
+              - key: {{ .caKey }}
+                path: {{ .caKey }}
+        {{- end }}
         {{- end }}
         {{- with dig "auth" "secretName" "" .Values.config }}
         - name: auth

@@ -13,6 +13,10 @@ worker
 
 {{- define "tasklane.chartConfig" -}}
 TASKLANE_WORKER__LISTEN: {{ printf "0.0.0.0:%d" (int .Values.service.port) | quote }}
+{{- if .Values.topologySetup.enabled }}
+{{- /* The setup Job declares; a worker's NATS user may only check. */}}
+TASKLANE_TOPOLOGY__MANAGE: "verify"
+{{- end }}
 {{- /* The worker declares the streams, so their settings are its own. */}}
 {{- with .Values.config.stream }}
 TASKLANE_STREAM__REPLICAS: {{ .replicas | quote }}

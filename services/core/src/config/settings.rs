@@ -34,6 +34,7 @@ pub struct Settings {
     pub nats: NatsSettings,
     pub valkey: ValkeySettings,
     pub stream: StreamSettings,
+    pub topology: TopologySettings,
     pub dlq: DlqSettings,
     pub limits: LimitsSettings,
     pub tasks: TasksSettings,
@@ -57,15 +58,7 @@ pub struct NatsSettings {
     #[serde(with = "humantime_serde")]
     pub ping_interval: Duration,
     #[serde(default)]
-    pub tls: NatsTlsSettings,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatsTlsSettings {
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
+    pub tls: TlsFiles,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +70,31 @@ pub struct ValkeySettings {
     pub min_replicas_ack: u32,
     #[serde(with = "humantime_serde")]
     pub replica_ack_timeout: Duration,
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls: TlsFiles,
+}
+
+/// CA, client certificate and key files for TLS to NATS or to Valkey.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologyManagement {
+    Declare,
+    Verify,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologySettings {
+    pub manage: TopologyManagement,
 }
 
 impl ValkeySettings {

@@ -64,6 +64,13 @@ impl Settings {
                 "nats.tls.cert_file and nats.tls.key_file must be set together".into(),
             ));
         }
+        let valkey_tls = &self.valkey.tls;
+        if valkey_tls.cert_file.is_some() != valkey_tls.key_file.is_some() {
+            return Err(invalid(
+                "valkey.tls.cert_file",
+                "valkey.tls.cert_file and valkey.tls.key_file must be set together".into(),
+            ));
+        }
         if let Some(endpoint) = &self.telemetry.otlp_endpoint
             && !endpoint.is_empty()
             && !endpoint.starts_with("http://")

@@ -93,6 +93,22 @@ pub enum QueueError {
         /// The client's error.
         source: BoxError,
     },
+    /// A stream or the consumer that `topology.manage = "verify"` expects does not
+    /// exist.
+    #[error(
+        "{0} does not exist; declare the topology first (`tasklane-worker --declare-topology` with a NATS user that may manage streams)"
+    )]
+    TopologyMissing(String),
+    /// A stream or the consumer exists with settings other than the configured ones.
+    #[error(
+        "{what} differs from the configuration ({differences}); declare the topology again (`tasklane-worker --declare-topology`) or fix the configuration"
+    )]
+    TopologyDiffers {
+        /// The stream or consumer.
+        what: String,
+        /// Each differing setting, with both values.
+        differences: String,
+    },
     /// The stream's or the consumer's state could not be read.
     #[error("reading queue depth: {0}")]
     Depth(#[source] BoxError),

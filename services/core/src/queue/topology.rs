@@ -1,13 +1,18 @@
 //! The JetStream objects tasklane runs on: the work stream, the dead-letter stream,
 //! and the durable consumer the workers share.
 //!
-//! Only the worker declares them. The consumer's `ack_wait` is the worker's fact (it
+//! Only the worker declares them (or, where the runtime users have no management
+//! rights, `tasklane-worker --declare-topology` run once as a setup identity; the
+//! runtime worker then only [`verify`]s them). The consumer's `ack_wait` is the worker's fact (it
 //! sends progress acks every third of it), and the dead-letter stream is the worker's
 //! to write; with one declaring side there is no second copy of those settings that
 //! could overwrite the first. The gateway only checks that the work stream exists and
 //! reports not-ready until it does.
 
-use async_nats::jetstream::{self, consumer, stream};
+use std::fmt::Debug;
+
+use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamErrorKind};
+use async_nats::jetstream::{self, ErrorCode, consumer, stream};
 
 use super::error::QueueError;
 use crate::config::Settings;
@@ -118,4 +123,133 @@ pub(crate) async fn declare(
             source,
         })?;
     Ok(())
+}
+
+/// Checks that both streams and the consumer exist with the settings `topology`
+/// describes, without changing anything: what a worker whose NATS user may not
+/// manage streams does on start. The error names what is missing or which settings
+/// differ.
+pub(crate) async fn verify(js: &jetstream::Context, topology: &Topology) -> Result<(), QueueError> {
+    let mut work = None;
+    for expected in [&topology.work, &topology.dead_letters] {
+        let stream = match js.get_stream(&expected.name).await {
+            Ok(stream) => stream,
+            Err(error) => match error.kind() {
+                GetStreamErrorKind::JetStream(e)
+                    if e.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    return Err(QueueError::TopologyMissing(format!(
+                        "stream {}",
+                        expected.name
+                    )));
+                }
+                _ => {
+                    return Err(QueueError::GetStream {
+                        stream: expected.name.clone(),
+                        source: error,
+                    });
+                }
+            },
+        };
+        let differences = stream_differences(&stream.cached_info().config, expected);
+        if !differences.is_empty() {
+            return Err(QueueError::TopologyDiffers {
+                what: format!("stream {}", expected.name),
+                differences: differences.join(", "),
+            });
+        }
+        work.get_or_insert(stream);
+    }
+    let work = work.expect("the work stream was read first");
+    let actual = match work.consumer_info(CONSUMER_NAME).await {
+        Ok(info) => info.config.clone(),
+        Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => {
+            return Err(QueueError::TopologyMissing(format!(
+                "consumer {CONSUMER_NAME} of stream {}",
+                topology.work.name
+            )));
+        }
+        Err(error) => {
+            return Err(QueueError::GetConsumer {
+                consumer: CONSUMER_NAME,
+                source: error.into(),
+            });
+        }
+    };
+    let differences = consumer_differences(&actual, &topology.consumer);
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(QueueError::TopologyDiffers {
+            what: format!("consumer {CONSUMER_NAME} of stream {}", topology.work.name),
+            differences: differences.join(", "),
+        })
+    }
+}
+
+/// The settings tasklane declares that `actual` has otherwise, as
+/// `field is actual, configured expected`.
+fn stream_differences(actual: &stream::Config, expected: &stream::Config) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut check = Differences(&mut found);
+    check.field("subjects", &actual.subjects, &expected.subjects);
+    check.field("retention", &actual.retention, &expected.retention);
+    check.field("storage", &actual.storage, &expected.storage);
+    check.field("num_replicas", &actual.num_replicas, &expected.num_replicas);
+    check.field(
+        "duplicate_window",
+        &actual.duplicate_window,
+        &expected.duplicate_window,
+    );
+    check.field(
+        "max_bytes",
+        &limit(actual.max_bytes),
+        &limit(expected.max_bytes),
+    );
+    check.field(
+        "max_messages",
+        &limit(actual.max_messages),
+        &limit(expected.max_messages),
+    );
+    check.field("max_age", &actual.max_age, &expected.max_age);
+    check.field("discard", &actual.discard, &expected.discard);
+    found
+}
+
+fn consumer_differences(
+    actual: &consumer::Config,
+    expected: &consumer::pull::Config,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut check = Differences(&mut found);
+    check.field("ack_policy", &actual.ack_policy, &expected.ack_policy);
+    check.field("ack_wait", &actual.ack_wait, &expected.ack_wait);
+    check.field("max_deliver", &actual.max_deliver, &expected.max_deliver);
+    check.field(
+        "max_ack_pending",
+        &actual.max_ack_pending,
+        &expected.max_ack_pending,
+    );
+    check.field(
+        "filter_subject",
+        &actual.filter_subject,
+        &expected.filter_subject,
+    );
+    found
+}
+
+/// JetStream reports an unset limit (0 in a config) as -1.
+fn limit(value: i64) -> i64 {
+    if value <= 0 { -1 } else { value }
+}
+
+struct Differences<'a>(&'a mut Vec<String>);
+
+impl Differences<'_> {
+    fn field<T: PartialEq + Debug>(&mut self, name: &str, actual: &T, expected: &T) {
+        if actual != expected {
+            self.0
+                .push(format!("{name} is {actual:?}, configured {expected:?}"));
+        }
+    }
 }

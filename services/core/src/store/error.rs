@@ -18,6 +18,10 @@ pub enum StoreError {
         /// Requests the batch carried.
         requested: usize,
     },
+    /// A file the client is configured with (password, CA, certificate, key) could
+    /// not be used.
+    #[error("{0}")]
+    Setup(String),
     /// The task that sends batched writes is gone: the runtime is shutting down.
     #[error("valkey: the batch writer stopped")]
     WriterStopped,
