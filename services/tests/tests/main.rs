@@ -9,6 +9,7 @@ mod credentials;
 mod failover;
 mod faults;
 mod http_hardening;
+mod http_tasks;
 mod idempotency;
 mod limits;
 mod observability;
