@@ -42,6 +42,9 @@ OWN = {
         "config.stream.maxBytes",
         "config.stream.maxMsgs",
         "config.dlq",
+        # http tasks run on workers only: their settings and their egress.
+        "config.http",
+        "networkPolicy.httpEgress",
         "podDisruptionBudget.maxUnavailable",
         "tests.gatewayUrl",
         "tests.gatewayPort",
