@@ -4,7 +4,8 @@
 #   gateway ingest (POST /task and POST /tasks x100), open-loop latency at fixed
 #   rates of the gateway alone, worker drain of the backlog (at the default
 #   concurrency and at a wider one), end to end with CPU time per task of every
-#   process, open-loop latency with the worker running, and peak RSS.
+#   process, open-loop latency with the worker running, peak RSS, and a drain of
+#   http tasks against a no-op target on loopback.
 # Everything runs on 127.0.0.1: nats-server, valkey-server, tasklane-api,
 # tasklane-worker and the load generator share the machine's cores, as the figures
 # in docs/benchmarks.md assume.
@@ -283,6 +284,25 @@ pids+=("$worker_pid")
 loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label drain_wide
 cpu_snapshot drain_wide_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$worker_pid"
 echo "{\"label\":\"drain_wide_settings\",\"concurrency\":$wide_concurrency}" >>"$results"
+
+# http tasks against the load generator's no-op target on loopback, which only
+# this worker is allowed to reach (TASKLANE_HTTP__ALLOWED_NETWORKS): the cost of a
+# request per task beside the echo drains above.
+phase "worker drain of http tasks against a no-op target on 127.0.0.1"
+kill -TERM "$worker_pid"
+wait "$worker_pid" 2>/dev/null || true
+"$bin/tasklane-loadgen" noop-server --listen "127.0.0.1:$noop_port" 2>"$work/target.log" &
+target_pid=$!
+pids+=("$target_pid")
+wait_port "$noop_port"
+loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" \
+  --http-target "http://127.0.0.1:$noop_port/hook" --label ingest_http_refill
+cpu_snapshot drain_http_cpu_before nats "$nats_pid" valkey "$valkey_pid" target "$target_pid"
+TASKLANE_HTTP__ALLOWED_NETWORKS=127.0.0.0/8 "$bin/tasklane-worker" >"$work/worker-http.log" 2>&1 &
+worker_pid=$!
+pids+=("$worker_pid")
+loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label drain_http
+cpu_snapshot drain_http_cpu_after nats "$nats_pid" valkey "$valkey_pid" target "$target_pid" worker "$worker_pid"
 curl -fsS "$api_url/stats" | python3 -c 'import json, sys
 print(json.dumps({"label": "stats", **json.load(sys.stdin)}))' >>"$results"
 

@@ -132,6 +132,20 @@ def build(results, args):
         wdetail = ", ".join(f"{n} {wper[n]:.3f}" for n in ["worker", "nats", "valkey"])
         row(f"CPU per task, drain at concurrency {r['drain_wide_settings']['concurrency']}",
             f"{wtotal:.3f} ms ({wdetail})", "", "", "", "")
+    http = r.get("drain_http")
+    if http:
+        queued = r["ingest_http_refill"]["accepted_tasks"]
+        http["processed_before"] = http["goal"] - queued
+        row(f"worker drain of {queued:,} queued http tasks (no-op target on loopback), "
+            "concurrency 64",
+            f"{fmt_rate(http['tasks_per_s'])} tasks/s", "echo drain",
+            ratio(http["tasks_per_s"], drain["tasks_per_s"]), "", "")
+        names = ["worker", "nats", "valkey", "target"]
+        hper, htotal = cpu_per_task(r["drain_http_cpu_before"], r["drain_http_cpu_after"],
+                                    names, max(queued, 1))
+        hdetail = ", ".join(f"{n} {hper[n]:.3f}" for n in names)
+        row("CPU per task, http drain at concurrency 64", f"{htotal:.3f} ms ({hdetail})",
+            "", "", "", "")
     api_mib = memory["api_hwm_kib"] / 1024
     worker_mib = memory["worker_hwm_kib"] / 1024
     row("gateway peak RSS", f"{api_mib:.1f} MiB", "", "", "<= 64 MiB", verdict(api_mib <= 64))
@@ -153,7 +167,7 @@ def check_counts(results):
                    if r.get("path") and not label.startswith("noop"))
     stats = results["stats"]
     problems = []
-    for label in ("final", "drain_wide"):
+    for label in ("final", "drain_wide", "drain_http"):
         waited = results.get(label)
         if waited and not waited["reached"]:
             problems.append(f"{label}: only {waited['processed']} of {waited['goal']} tasks "

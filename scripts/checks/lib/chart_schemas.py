@@ -44,6 +44,9 @@ OWN = {
         "config.dlq",
         # The one-shot topology setup Job (a hook of the worker chart).
         "topologySetup",
+        # http tasks run on workers only: their settings and their egress.
+        "config.http",
+        "networkPolicy.httpEgress",
         "podDisruptionBudget.maxUnavailable",
         "tests.gatewayUrl",
         "tests.gatewayPort",

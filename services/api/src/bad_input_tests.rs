@@ -335,6 +335,81 @@ fn bad_inputs() -> Vec<BadInput> {
             unprocessable,
             "Idempotency-Key",
         ),
+        http_bad(
+            "http: not http or https",
+            r#"{"url":"ftp://example.com/x"}"#,
+            "payload.url: must be http or https",
+        ),
+        http_bad(
+            "http: no host",
+            r#"{"url":"http:"}"#,
+            "payload.url: not a URL",
+        ),
+        http_bad(
+            "http: user-info",
+            r#"{"url":"https://user:pw@example.com/"}"#,
+            "payload.url: must not carry user-info",
+        ),
+        http_bad(
+            "http: relative URL",
+            r#"{"url":"/hook"}"#,
+            "payload.url: not a URL",
+        ),
+        http_bad(
+            "http: no url",
+            r#"{"method":"GET"}"#,
+            "payload: missing field `url`",
+        ),
+        http_bad(
+            "http: unknown method",
+            r#"{"url":"https://example.com/","method":"CONNECT"}"#,
+            "payload.method: unknown variant `CONNECT`",
+        ),
+        http_bad(
+            "http: Host header",
+            r#"{"url":"https://example.com/","headers":{"Host":"internal"}}"#,
+            "payload.headers.Host: set by the worker",
+        ),
+        http_bad(
+            "http: Content-Length header",
+            r#"{"url":"https://example.com/","headers":{"Content-Length":"5"}}"#,
+            "payload.headers.Content-Length",
+        ),
+        http_bad(
+            "http: hop-by-hop header",
+            r#"{"url":"https://example.com/","headers":{"Connection":"upgrade"}}"#,
+            "payload.headers.Connection",
+        ),
+        http_bad(
+            "http: signature header",
+            r#"{"url":"https://example.com/","headers":{"webhook-id":"x"}}"#,
+            "payload.headers.webhook-id",
+        ),
+        http_bad(
+            "http: invalid header name",
+            r#"{"url":"https://example.com/","headers":{"X Y":"1"}}"#,
+            "payload.headers.X Y: not a valid header name",
+        ),
+        http_bad(
+            "http: header value with CR LF",
+            r#"{"url":"https://example.com/","headers":{"X-A":"1\r\nX-B: 2"}}"#,
+            "payload.headers.X-A: not a valid header value",
+        ),
+        http_bad(
+            "http: header value not a string",
+            r#"{"url":"https://example.com/","headers":{"X-A":1}}"#,
+            "payload.headers.X-A: invalid type",
+        ),
+        http_bad(
+            "http: unknown payload field",
+            r#"{"url":"https://example.com/","query":{}}"#,
+            "payload.query: unknown field `query`",
+        ),
+        http_bad(
+            "http: payload not an object",
+            r#""https://example.com/""#,
+            "payload: invalid type",
+        ),
         (
             "text/plain",
             Some("text/plain"),
@@ -364,6 +439,17 @@ fn bad_inputs() -> Vec<BadInput> {
             "4096",
         ),
     ]
+}
+
+/// An `http` task whose payload the type refuses at submission.
+fn http_bad(case: &'static str, payload: &str, mentions: &'static str) -> BadInput {
+    (
+        case,
+        Some("application/json"),
+        format!(r#"{{"type":"http","payload":{payload}}}"#).into_bytes(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        mentions,
+    )
 }
 
 /// Bodies that are not JSON, each broken after something a valid body could not
@@ -490,6 +576,10 @@ async fn an_internal_cause_is_logged_once_inside_the_request_span_and_never_sent
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let gateway = isolated_gateway(&[]).await;
+    // Other tests of this binary run on other threads without a subscriber; a
+    // callsite one of them registered first may have cached "never" for every
+    // dispatcher. Ask again now that this thread's subscriber exists.
+    tracing::callsite::rebuild_interest_cache();
 
     let request = Request::post("/task")
         .header(header::CONTENT_TYPE, "application/json")

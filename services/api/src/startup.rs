@@ -52,7 +52,7 @@ impl Gateway {
         let registry = tasklane_tasks::Registry::built_in()
             .enabled(settings.tasks.enabled.as_deref())
             .map_err(anyhow::Error::msg)?;
-        let rules = Rules::new(registry.names(), &settings.limits, api.max_batch);
+        let rules = Rules::new(registry, &settings.limits, api.max_batch);
         let authenticator = Arc::new(Authenticator::start(&settings.auth, &shutdown).await?);
         let intake = Intake::new(
             queue.clone(),

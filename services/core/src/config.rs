@@ -18,10 +18,10 @@ use error::env_var_for;
 use reference::DEFAULTS_TOML;
 pub use reference::{Key, keys};
 pub use settings::{
-    ApiSettings, AuthMode, AuthSettings, DlqSettings, JwtSettings, LimitsSettings, LogFormat,
-    LogSettings, NatsSettings, ResultsSettings, Secret, Settings, StreamSettings, TasksSettings,
-    TelemetrySettings, TlsFiles, TopologyManagement, TopologySettings, ValkeySettings,
-    WorkerSettings,
+    ApiSettings, AuthMode, AuthSettings, DlqSettings, HttpSettings, JwtSettings, LimitsSettings,
+    LogFormat, LogSettings, NatsSettings, ResultsSettings, Secret, Settings, StreamSettings,
+    TasksSettings, TelemetrySettings, TlsFiles, TopologyManagement, TopologySettings,
+    ValkeySettings, WorkerSettings,
 };
 
 /// The one `TASKLANE_` variable that is not a setting: it names the config file.

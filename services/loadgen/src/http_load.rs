@@ -58,18 +58,32 @@ pub struct HttpArgs {
     /// Sent as `Authorization: Bearer <token>` (a gateway with `auth.mode=required`).
     #[arg(long)]
     pub bearer: Option<String>,
+    /// Submit `http` tasks that POST their padding to this URL instead of `echo` tasks.
+    #[arg(long)]
+    pub http_target: Option<String>,
 }
 
-/// One task's JSON, padded with payload data to `bytes` (at least the fixed part).
-pub fn task_json(bytes: usize) -> String {
-    let head = r#"{"type":"echo","payload":{"data":""#;
-    let tail = r#""}}"#;
+/// One task's JSON, padded with payload data to `bytes` (at least the fixed part):
+/// an `echo` task, or an `http` task that POSTs `{"data": …}` to `http_target`.
+pub fn task_json(bytes: usize, http_target: Option<&str>) -> String {
+    let head = match http_target {
+        None => r#"{"type":"echo","payload":{"data":""#.to_string(),
+        Some(url) => format!(
+            r#"{{"type":"http","payload":{{"url":{},"body":{{"data":""#,
+            serde_json::Value::from(url)
+        ),
+    };
+    let tail = if http_target.is_some() {
+        r#""}}}"#
+    } else {
+        r#""}}"#
+    };
     let pad = bytes.saturating_sub(head.len() + tail.len());
     format!("{head}{}{tail}", "x".repeat(pad))
 }
 
-fn request_body(batch: usize, task_bytes: usize) -> Bytes {
-    let task = task_json(task_bytes);
+fn request_body(batch: usize, task_bytes: usize, http_target: Option<&str>) -> Bytes {
+    let task = task_json(task_bytes, http_target);
     if batch <= 1 {
         return Bytes::from(task);
     }
@@ -116,7 +130,7 @@ struct ConnResult {
 pub async fn run(args: HttpArgs) -> anyhow::Result<Option<String>> {
     let target = Target::parse(&args.url)?;
     let path = if args.batch > 1 { "/tasks" } else { "/task" };
-    let body = request_body(args.batch, args.task_bytes);
+    let body = request_body(args.batch, args.task_bytes, args.http_target.as_deref());
     let baseline = if args.wait_processed {
         Some(stats_client::counters(&target).await?)
     } else {
@@ -287,16 +301,20 @@ mod tests {
     #[test]
     fn task_json_has_the_requested_size_and_parses() {
         for size in [64, 256, 1024] {
-            let task = task_json(size);
+            let task = task_json(size, None);
             assert_eq!(task.len(), size);
             let value: serde_json::Value = serde_json::from_str(&task).unwrap();
             assert_eq!(value["type"], "echo");
+            let task = task_json(size, Some("http://127.0.0.1:9/hook"));
+            assert_eq!(task.len(), size);
+            let value: serde_json::Value = serde_json::from_str(&task).unwrap();
+            assert_eq!(value["payload"]["url"], "http://127.0.0.1:9/hook");
         }
     }
 
     #[test]
     fn batch_body_holds_every_task() {
-        let body = request_body(100, 256);
+        let body = request_body(100, 256, None);
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["tasks"].as_array().unwrap().len(), 100);
     }

@@ -1,12 +1,13 @@
 //! The HTTP ceiling: an axum server doing the least a gateway must (parse the task
-//! JSON, make an id, answer 202) with no queue behind it.
+//! JSON, make an id, answer 202) with no queue behind it. Its `/hook` is the no-op
+//! target `http` tasks are benchmarked against: any method, any body, 204.
 
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use bytes::Bytes;
 use clap::Args;
 use serde::Deserialize;
@@ -66,7 +67,8 @@ async fn tasks(body: Bytes) -> Response {
 pub async fn serve(args: NoopArgs) -> anyhow::Result<Option<String>> {
     let app = Router::new()
         .route("/task", post(task))
-        .route("/tasks", post(tasks));
+        .route("/tasks", post(tasks))
+        .route("/hook", any(|| async { StatusCode::NO_CONTENT }));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!("noop server listening on {}", listener.local_addr()?);
     axum::serve(listener, app)

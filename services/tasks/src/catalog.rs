@@ -12,7 +12,7 @@ macro_rules! catalog {
 
         /// One handler of each built-in type, in the order listed.
         pub(crate) fn all() -> Vec<Arc<dyn TaskHandler>> {
-            vec![$(Arc::new($module::$handler)),+]
+            vec![$(Arc::new(<$module::$handler>::default())),+]
         }
     };
 }
@@ -22,4 +22,7 @@ catalog! {
     sleep::Sleep,
     sha256::Sha256,
     fail::Fail,
+    http::Http,
 }
+
+pub use http::{Http, HttpMethod, HttpMetrics, HttpPayload};

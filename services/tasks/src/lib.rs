@@ -13,5 +13,6 @@ mod catalog;
 mod registry;
 mod task_handler;
 
+pub use catalog::{Http, HttpMethod, HttpMetrics, HttpPayload};
 pub use registry::Registry;
 pub use task_handler::{HandlerError, HandlerResult, TaskHandler, TaskInput, payload, result};

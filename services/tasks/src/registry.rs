@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::catalog;
+use tasklane_core::config::HttpSettings;
+
+use crate::catalog::{self, Http, HttpMetrics};
 use crate::task_handler::TaskHandler;
 
 /// The task types one process knows, by name.
@@ -61,6 +63,25 @@ impl Registry {
         self.names.retain(|name| enabled.iter().any(|e| e == name));
         self.handlers
             .retain(|name, _| enabled.iter().any(|e| e == name));
+        Ok(self)
+    }
+
+    /// Configures the `http` type with the worker's `settings`, counting into
+    /// `metrics`; the built-in one has the defaults and counts nowhere, which is all
+    /// the gateway needs to check payloads. Nothing to do when `http` is not enabled.
+    ///
+    /// # Errors
+    /// An unreadable signing secret or a bad `allowed_networks` entry.
+    pub fn configure_http(
+        mut self,
+        settings: &HttpSettings,
+        metrics: HttpMetrics,
+    ) -> Result<Self, String> {
+        let http = Http::default().name();
+        if self.handlers.contains_key(http) {
+            self.handlers
+                .insert(http, Arc::new(Http::new(settings, metrics)?));
+        }
         Ok(self)
     }
 

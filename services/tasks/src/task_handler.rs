@@ -1,5 +1,7 @@
 //! The contract between a task type and the worker that runs it.
 
+use std::time::Duration;
+
 use serde_json::value::RawValue;
 
 /// What a handler gets to see of the task.
@@ -13,6 +15,8 @@ pub struct TaskInput<'a> {
     pub max_attempts: u32,
     /// The task's `payload` as the client sent it (raw JSON); see [`payload`].
     pub payload: &'a RawValue,
+    /// How long this attempt may run; the worker drops it when the time is up.
+    pub timeout: Duration,
 }
 
 /// Why an attempt failed.
@@ -25,6 +29,25 @@ pub enum HandlerError {
     /// ends `failed` at once.
     #[error("{0}")]
     Permanent(String),
+    /// Worth another attempt, and the other side said when: the next attempt waits
+    /// `after` (capped by `worker.retry_max_delay`) instead of the backoff.
+    #[error("{error}")]
+    RetryableAfter {
+        /// Why the attempt failed.
+        error: String,
+        /// When to try again.
+        after: Duration,
+    },
+    /// Not attempted at all (the destination is known to be down): the attempt does
+    /// not count, and the task comes back after `after` without holding a worker
+    /// slot meanwhile.
+    #[error("{reason}")]
+    Deferred {
+        /// Why nothing was tried.
+        reason: String,
+        /// When to come back.
+        after: Duration,
+    },
 }
 
 /// What one attempt returns: the result as raw JSON, or why it failed.
@@ -52,6 +75,14 @@ pub trait TaskHandler: Send + Sync + 'static {
     /// Runs one attempt and returns the result as JSON, or a [`HandlerError`] saying
     /// whether another attempt could succeed.
     async fn run(&self, task: &TaskInput<'_>) -> HandlerResult;
+
+    /// Checks a payload when the task is submitted, so a task that can never run is
+    /// refused with 422 instead of failing later. The error names the field, starting
+    /// with `payload` (e.g. `payload.url: must be http or https`). Accepts everything
+    /// unless a type says otherwise.
+    fn check(&self, _payload: &RawValue) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Parses a payload into `T`, turning a mismatch into a permanent failure that says

@@ -10,6 +10,7 @@ mod credentials;
 mod failover;
 mod faults;
 mod http_hardening;
+mod http_tasks;
 mod idempotency;
 mod least_privilege;
 mod limits;

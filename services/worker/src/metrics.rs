@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use prometheus::{Gauge, HistogramVec, IntCounter, IntCounterVec, IntGauge};
 use tasklane_core::metrics::{BaseMetrics, DURATION_BUCKETS};
+use tasklane_tasks::HttpMetrics;
 
 #[derive(Clone)]
 pub struct WorkerMetrics {
@@ -19,6 +20,8 @@ pub struct WorkerMetrics {
     pub backlog: IntGauge,
     pub oldest_task_age: Gauge,
     pub store_errors: IntCounter,
+    /// The `http` task type's families.
+    pub http: HttpMetrics,
 }
 
 impl WorkerMetrics {
@@ -73,6 +76,7 @@ impl WorkerMetrics {
                 "worker_store_errors_total",
                 "Failed Valkey writes (the task is held, not acknowledged, and retried)",
             ),
+            http: HttpMetrics::register(&base),
             base: Arc::new(base),
         }
     }

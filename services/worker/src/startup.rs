@@ -59,8 +59,10 @@ impl Worker {
         registry: Registry,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
+        let metrics = WorkerMetrics::new();
         let registry = registry
             .enabled(settings.tasks.enabled.as_deref())
+            .and_then(|registry| registry.configure_http(&settings.http, metrics.http.clone()))
             .map_err(anyhow::Error::msg)?;
         let (queue, store) =
             service::connect(&settings, "tasklane-worker", PUBLISH_TIMEOUT).await?;
@@ -81,7 +83,7 @@ impl Worker {
             queue,
             store,
             registry,
-            metrics: WorkerMetrics::new(),
+            metrics,
             grace_over: CancellationToken::new(),
         });
         Ok(Self {

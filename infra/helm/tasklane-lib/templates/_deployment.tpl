@@ -129,6 +129,11 @@ spec:
               mountPath: /etc/tasklane/auth
               readOnly: true
             {{- end }}
+            {{- if dig "http" "signingSecretName" "" .Values.config }}
+            - name: http-signing
+              mountPath: /etc/tasklane/http
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
@@ -153,6 +158,12 @@ spec:
         {{- end }}
         {{- with dig "auth" "secretName" "" .Values.config }}
         - name: auth
+          secret:
+            secretName: {{ . }}
+            defaultMode: 0440
+        {{- end }}
+        {{- with dig "http" "signingSecretName" "" .Values.config }}
+        - name: http-signing
           secret:
             secretName: {{ . }}
             defaultMode: 0440

@@ -1,8 +1,9 @@
 {{/*
 Default-deny for the chart's pods with the paths they need: the Prometheus pods (and,
 when the chart lists networkPolicy.ingressNamespaces, clients and the tasklane
-`helm test` pods) in on the http port; NATS, Valkey, its Sentinels, DNS and, when spans are
-exported, the trace collector out. A second
+`helm test` pods) in on the http port; NATS, Valkey, its Sentinels, DNS, when spans are
+exported the trace collector, and with networkPolicy.httpEgress (worker) public
+addresses for http tasks out. A second
 policy lets the chart's `helm test` pod reach only the gateway and DNS.
 */}}
 {{- define "tasklane.networkPolicies" -}}
@@ -86,6 +87,30 @@ spec:
           podSelector:
             matchLabels:
               {{- toYaml $np.otlpPodLabels | nindent 14 }}
+    {{- end }}
+    {{- with $np.httpEgress }}
+    {{- if .enabled }}
+    # http tasks: public addresses on the listed ports; private and cluster
+    # ranges stay closed unless extraCidrs opens them.
+    - ports:
+        {{- range .ports }}
+        - port: {{ . }}
+          protocol: TCP
+        {{- end }}
+      to:
+        - ipBlock:
+            cidr: 0.0.0.0/0
+            except:
+              {{- toYaml .exceptV4 | nindent 14 }}
+        - ipBlock:
+            cidr: ::/0
+            except:
+              {{- toYaml .exceptV6 | nindent 14 }}
+        {{- range .extraCidrs }}
+        - ipBlock:
+            cidr: {{ . }}
+        {{- end }}
+    {{- end }}
     {{- end }}
     {{- include "tasklane.dnsEgress" . | nindent 4 }}
 ---

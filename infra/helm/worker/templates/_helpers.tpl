@@ -37,6 +37,18 @@ TASKLANE_WORKER__ACK_WAIT: {{ .ackWait | quote }}
 TASKLANE_WORKER__TASK_TIMEOUT: {{ .taskTimeout | quote }}
 TASKLANE_WORKER__SHUTDOWN_GRACE: {{ .shutdownGrace | quote }}
 {{- end }}
+{{- with .Values.config.http }}
+{{- if .signingSecretName }}
+TASKLANE_HTTP__SIGNING_SECRET_FILE: {{ printf "/etc/tasklane/http/%s" .signingSecretKey | quote }}
+{{- end }}
+{{- with .allowedNetworks }}
+TASKLANE_HTTP__ALLOWED_NETWORKS: {{ join "," . | quote }}
+{{- end }}
+TASKLANE_HTTP__MAX_RESPONSE_BYTES: {{ .maxResponseBytes | int64 | quote }}
+TASKLANE_HTTP__BREAKER_THRESHOLD: {{ .breakerThreshold | int64 | quote }}
+TASKLANE_HTTP__BREAKER_COOLDOWN: {{ .breakerCooldown | quote }}
+TASKLANE_HTTP__MAX_PER_HOST: {{ .maxPerHost | int64 | quote }}
+{{- end }}
 {{- end }}
 
 {{- define "tasklane.chartValueErrors" -}}

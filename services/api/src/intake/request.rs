@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 use tasklane_core::config::LimitsSettings;
 use tasklane_core::store::PlannedTask;
 use tasklane_core::task::{TaskEnvelope, TaskType};
+use tasklane_tasks::Registry;
 
 use crate::error::ApiError;
 
@@ -83,7 +84,9 @@ pub(crate) struct BatchRequest {
 
 /// What validation checks against: the running gateway's limits.
 pub(crate) struct Rules {
-    /// Task types this deployment enables (`tasks.enabled`).
+    /// Task types this deployment enables (`tasks.enabled`), which check payloads.
+    registry: Registry,
+    /// Their names, for messages.
     known_types: Vec<String>,
     /// Most tasks in one `POST /tasks`.
     max_batch: usize,
@@ -94,9 +97,10 @@ pub(crate) struct Rules {
 }
 
 impl Rules {
-    pub(crate) fn new(known_types: &[&str], limits: &LimitsSettings, max_batch: usize) -> Self {
+    pub(crate) fn new(registry: Registry, limits: &LimitsSettings, max_batch: usize) -> Self {
         Self {
-            known_types: known_types.iter().map(|t| t.to_string()).collect(),
+            known_types: registry.names().iter().map(|t| t.to_string()).collect(),
+            registry,
             max_batch,
             max_attempts: limits.max_attempts,
             max_timeout_ms: u64::try_from(limits.max_timeout.as_millis()).unwrap_or(u64::MAX),
@@ -168,8 +172,14 @@ impl TaskRequest {
                 rules.max_timeout_ms
             )));
         }
+        let task_type = self.task_type.unwrap_or_default();
+        if let Some(handler) = rules.registry.get(task_type.as_str()) {
+            handler
+                .check(&self.payload)
+                .map_err(|reason| ApiError::validation(format!("{at}{reason}")))?;
+        }
         Ok(ValidTask {
-            task_type: self.task_type.unwrap_or_default(),
+            task_type,
             payload: self.payload,
             max_attempts: self.max_attempts,
             timeout_ms: self.timeout_ms,

@@ -45,6 +45,7 @@ pub struct Settings {
     pub api: ApiSettings,
     pub auth: AuthSettings,
     pub worker: WorkerSettings,
+    pub http: HttpSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -291,5 +292,47 @@ impl LimitsSettings {
     /// The bucket size: `tenant_burst`, or the rate when unset.
     pub fn burst(&self) -> u32 {
         self.tenant_burst.unwrap_or(self.tenant_rate)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub signing_secret_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "comma_list")]
+    pub allowed_networks: Option<Vec<String>>,
+    pub max_response_bytes: usize,
+    pub breaker_threshold: u32,
+    #[serde(with = "humantime_serde")]
+    pub breaker_cooldown: Duration,
+    pub max_per_host: usize,
+}
+
+impl HttpSettings {
+    /// `allowed_networks` parsed, or which entry is not a CIDR.
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.allowed_networks
+            .iter()
+            .flatten()
+            .map(|cidr| {
+                cidr.parse()
+                    .map_err(|_| format!("`{cidr}` is not a CIDR such as 10.0.0.0/8 or fd00::/8"))
+            })
+            .collect()
+    }
+}
+
+impl Default for HttpSettings {
+    /// The defaults `config.default.toml` documents, for a handler built without
+    /// settings (the gateway's, which only checks payloads).
+    fn default() -> Self {
+        Self {
+            signing_secret_file: None,
+            allowed_networks: None,
+            max_response_bytes: 65_536,
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
+            max_per_host: 32,
+        }
     }
 }

@@ -193,7 +193,9 @@ fn every_key_is_documented_once_with_a_meaning() {
             "auth.jwt.hs256_secret_file",
             "auth.jwt.issuer",
             "auth.jwt.audience",
-            "limits.tenant_burst"
+            "limits.tenant_burst",
+            "http.signing_secret_file",
+            "http.allowed_networks"
         ]
     );
 }

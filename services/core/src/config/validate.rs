@@ -177,6 +177,7 @@ impl Settings {
             ));
         }
         self.validate_auth()?;
+        self.validate_http()?;
         let w = &self.worker;
         if !(1..=10_000).contains(&w.concurrency) {
             return Err(invalid("worker.concurrency", "must be 1 to 10000".into()));
@@ -252,6 +253,39 @@ impl Settings {
                 "limits.tenant_burst",
                 "must be at least 1 when limits.tenant_rate is on",
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            key: key.to_string(),
+            env: env_var_for(key),
+            reason,
+        };
+        let http = &self.http;
+        http.allowed_networks()
+            .map_err(|reason| invalid("http.allowed_networks", reason))?;
+        if !(1..=16 * 1024 * 1024).contains(&http.max_response_bytes) {
+            return Err(invalid(
+                "http.max_response_bytes",
+                "must be 1 to 16777216".into(),
+            ));
+        }
+        if http.breaker_threshold == 0 {
+            return Err(invalid(
+                "http.breaker_threshold",
+                "must be at least 1".into(),
+            ));
+        }
+        if http.breaker_cooldown.is_zero() || http.breaker_cooldown > Duration::from_secs(3600) {
+            return Err(invalid(
+                "http.breaker_cooldown",
+                "must be above 0 and at most 1h".into(),
+            ));
+        }
+        if http.max_per_host == 0 {
+            return Err(invalid("http.max_per_host", "must be at least 1".into()));
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 use crate::task_handler::{HandlerResult, TaskHandler, TaskInput};
 
+#[derive(Default)]
 pub struct Echo;
 
 #[async_trait::async_trait]

@@ -18,6 +18,7 @@ struct Payload {
     panic: bool,
 }
 
+#[derive(Default)]
 pub struct Fail;
 
 #[async_trait::async_trait]

@@ -11,6 +11,7 @@ struct Payload {
     data: String,
 }
 
+#[derive(Default)]
 pub struct Sha256;
 
 #[async_trait::async_trait]

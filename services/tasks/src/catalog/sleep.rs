@@ -15,6 +15,7 @@ struct Payload {
     ms: u64,
 }
 
+#[derive(Default)]
 pub struct Sleep;
 
 #[async_trait::async_trait]

@@ -43,6 +43,7 @@ pub async fn run_attempt(
         attempt,
         max_attempts,
         payload: &task.envelope.payload,
+        timeout,
     };
 
     let started = Instant::now();
@@ -57,6 +58,10 @@ pub async fn run_attempt(
         .observe(started.elapsed().as_secs_f64());
     let failure = match ended {
         Ok(Ok(Ok(result))) => return AttemptResult::Succeeded(result),
+        // Nothing was tried: not a failed attempt.
+        Ok(Ok(Err(deferred @ HandlerError::Deferred { .. }))) => {
+            return AttemptResult::Failed(deferred);
+        }
         Ok(Ok(Err(error))) => AttemptResult::Failed(error),
         Ok(Err(_elapsed)) => AttemptResult::TimedOut(timeout),
         Err(panic) => AttemptResult::Panicked(panic_message(panic.as_ref())),

@@ -5,7 +5,7 @@
 //! acknowledged, a task whose attempts all died with their worker is dead-lettered,
 //! and so is a message redelivered beyond [`DELIVERY_LIMIT`], without running it
 //! again. After the handler ran, [`decide`] turns what it returned into one
-//! [`Decision`]: finish, retry after a delay, dead-letter, or hand back.
+//! [`Decision`]: finish, retry after a delay, dead-letter, defer, or hand back.
 
 use std::fmt;
 use std::time::Duration;
@@ -56,6 +56,10 @@ pub enum Decision {
     /// The attempt was cut short by shutdown and does not count: release it, then
     /// nak for immediate redelivery.
     HandBack,
+    /// The handler tried nothing (its destination's circuit is open): release the
+    /// attempt, then nak so that JetStream redelivers after `delay`. The worker slot
+    /// is free meanwhile, and no attempt is used however often this happens.
+    Defer { delay: Duration, reason: String },
 }
 
 /// The outcome of a task that is not retried.
@@ -141,10 +145,22 @@ pub fn decide(
         AttemptResult::Failed(HandlerError::Permanent(error)) => {
             return Decision::Finish(Finish::Failed(bounded_error(error)));
         }
-        AttemptResult::Failed(HandlerError::Retryable(error)) => error,
-        AttemptResult::TimedOut(limit) => format!("timed out after {}ms", limit.as_millis()),
-        AttemptResult::Panicked(message) => format!("handler panicked: {message}"),
+        AttemptResult::Failed(HandlerError::Deferred { reason, after }) => {
+            return Decision::Defer {
+                delay: after,
+                reason: bounded_error(reason),
+            };
+        }
+        AttemptResult::Failed(HandlerError::Retryable(error)) => (error, None),
+        AttemptResult::Failed(HandlerError::RetryableAfter { error, after }) => {
+            (error, Some(after))
+        }
+        AttemptResult::TimedOut(limit) => {
+            (format!("timed out after {}ms", limit.as_millis()), None)
+        }
+        AttemptResult::Panicked(message) => (format!("handler panicked: {message}"), None),
     };
+    let (error, asked_delay) = error;
     // A handler's error can echo its whole input; only a bounded part is stored,
     // logged and put in the dead letter's headers.
     let error = bounded_error(error);
@@ -155,10 +171,12 @@ pub fn decide(
             reason: DeadReason::LastAttemptFailed,
         };
     }
-    Decision::RetryAfter {
-        delay: backoff.delay(attempt, jitter()),
-        error,
-    }
+    // The other side said when (`Retry-After`): that, within the same cap.
+    let delay = match asked_delay {
+        Some(after) => after.min(backoff.max),
+        None => backoff.delay(attempt, jitter()),
+    };
+    Decision::RetryAfter { delay, error }
 }
 
 /// Delay before the next attempt: exponential from `base`, capped at `max`.

@@ -77,6 +77,7 @@ impl<'a> Settle<'a> {
                 tracing::warn!(attempts, error = %error, "{reason}; dead-lettering");
                 self.dead_letter(attempts, &error).await
             }
+            Decision::Defer { delay, reason } => self.defer(delay, &reason).await,
             Decision::HandBack => {
                 tracing::info!("shutdown grace period over; handing the task back");
                 if let Err(e) = self.state.store.release_attempt(self.record.id).await {
@@ -121,6 +122,31 @@ impl<'a> Settle<'a> {
         }
     }
 
+    /// Gives the attempt back (it tried nothing) and has the task redelivered after
+    /// `delay`; until then it holds no worker slot.
+    async fn defer(&self, delay: Duration, reason: &str) {
+        let state = self.state;
+        let released =
+            hold::store_write(state, || state.store.release_attempt(self.record.id)).await;
+        if released.is_none() {
+            return self.hand_back().await;
+        }
+        tracing::info!(
+            reason,
+            retry_in_ms = delay.as_millis() as u64,
+            "nothing tried; the task comes back later without using an attempt"
+        );
+        self.nak_after(delay).await
+    }
+
+    async fn nak_after(&self, delay: Duration) {
+        if let Err(e) = self.message.ack_with(AckKind::Nak(Some(delay))).await {
+            // Without the nak the task is redelivered after ack_wait instead: later
+            // than planned, but not lost.
+            tracing::warn!(error = %e, "nak not sent");
+        }
+    }
+
     async fn retry_after(&self, delay: Duration, error: &str) {
         let state = self.state;
         let recorded =
@@ -134,11 +160,7 @@ impl<'a> Settle<'a> {
             .retried
             .with_label_values(&[self.record.task_type])
             .inc();
-        if let Err(e) = self.message.ack_with(AckKind::Nak(Some(delay))).await {
-            // Without the nak the task is redelivered after ack_wait instead: later
-            // than planned, but not lost.
-            tracing::warn!(error = %e, "nak not sent");
-        }
+        self.nak_after(delay).await
     }
 
     async fn finish(&self, outcome: FinalOutcome<'_>) {

@@ -19,6 +19,27 @@ fn permanent(error: &str) -> AttemptResult {
     AttemptResult::Failed(HandlerError::Permanent(error.into()))
 }
 
+fn retry_asked(seconds: u64) -> AttemptResult {
+    AttemptResult::Failed(HandlerError::RetryableAfter {
+        error: "busy".into(),
+        after: Duration::from_secs(seconds),
+    })
+}
+
+fn deferred(seconds: u64) -> AttemptResult {
+    AttemptResult::Failed(HandlerError::Deferred {
+        reason: "circuit open".into(),
+        after: Duration::from_secs(seconds),
+    })
+}
+
+fn defer(seconds: u64, reason: &str) -> Decision {
+    Decision::Defer {
+        delay: Duration::from_secs(seconds),
+        reason: reason.into(),
+    }
+}
+
 fn retry(delay_ms: u64, error: &str) -> Decision {
     Decision::RetryAfter {
         delay: Duration::from_millis(delay_ms),
@@ -210,6 +231,54 @@ fn decide_finishes_retries_dead_letters_or_hands_back() {
             AttemptResult::Panicked("boom".into()),
             0.0,
             dead(2, "handler panicked: boom", DeadReason::LastAttemptFailed),
+        ),
+        (
+            "retryable with a time asked for: that time, not the backoff",
+            1,
+            3,
+            retry_asked(7),
+            0.0,
+            retry(7000, "busy"),
+        ),
+        (
+            "a time asked for is capped like the backoff",
+            1,
+            3,
+            retry_asked(3600),
+            1.0,
+            retry(60_000, "busy"),
+        ),
+        (
+            "a time asked for on the last attempt still dead-letters",
+            3,
+            3,
+            retry_asked(1),
+            0.0,
+            dead(3, "busy", DeadReason::LastAttemptFailed),
+        ),
+        (
+            "deferred: comes back after the delay, the attempt not used",
+            1,
+            3,
+            deferred(30),
+            0.0,
+            defer(30, "circuit open"),
+        ),
+        (
+            "deferred on the last attempt: not dead, it was never tried",
+            3,
+            3,
+            deferred(2),
+            0.0,
+            defer(2, "circuit open"),
+        ),
+        (
+            "deferred past the last attempt",
+            4,
+            3,
+            deferred(2),
+            0.0,
+            defer(2, "circuit open"),
         ),
         (
             "handed back at shutdown, even on the last attempt",
