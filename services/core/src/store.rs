@@ -13,10 +13,11 @@
 //! The same three keep each tenant's count of outstanding tasks (accepted, not
 //! finished): +1 when a record first gets a live status, -1 when a live record gets
 //! its outcome, so the count moves exactly when a record does and cannot drift from
-//! the records. `admit` reads it, with the tenant's rate limit, before a submission.
+//! the records. `admit_many` reads it, with the tenant's rate limit, before a
+//! submission.
 //!
-//! Each script takes many tasks, and the per-task writes of concurrent requests and
-//! deliveries share calls through [`GroupCommit`]: a script runs whole, so batching
+//! Each script takes many tasks, and the per-task writes (and admissions) of
+//! concurrent requests and deliveries share calls through [`GroupCommit`]: a script runs whole, so batching
 //! changes how many round trips Valkey serves, not what any one task sees.
 
 mod admission;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use fred::prelude::*;
 
+use admission::AdmitRequest;
 pub use admission::{Admission, TenantLimits};
 use connection::build_client;
 pub use error::StoreError;
@@ -69,6 +71,7 @@ struct Inner {
     queued_records: GroupCommit<OwnedIdentity, (), fred::error::Error>,
     attempt_starts: GroupCommit<AttemptRequest, AttemptStart, fred::error::Error>,
     outcomes: GroupCommit<OutcomeRequest, bool, fred::error::Error>,
+    admissions: GroupCommit<AdmitRequest, Admission, fred::error::Error>,
 }
 
 impl Store {
@@ -102,6 +105,12 @@ impl Store {
             let (client, script) = (client.clone(), scripts.start_attempt_many.clone());
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
                 records::start_attempts(client.clone(), script.clone(), ttl_ms, requests)
+            })
+        };
+        let admissions = {
+            let (client, script) = (client.clone(), scripts.admit_many.clone());
+            GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
+                admission::admit_many(client.clone(), script.clone(), requests)
             })
         };
         let outcomes = {
@@ -139,6 +148,7 @@ impl Store {
                 queued_records,
                 attempt_starts,
                 outcomes,
+                admissions,
             }),
         })
     }
@@ -236,15 +246,20 @@ impl Store {
         Ok(self.inner.outcomes.submit(request).await?)
     }
 
-    /// Admits `n` tasks of `tenant` under `limits` (one script call), or says why not.
+    /// Admits `n` tasks of `tenant` under `limits`, or says why not. Concurrent
+    /// requests' admissions share script calls (see [`GroupCommit`]).
     pub async fn admit(
         &self,
         tenant: &str,
         n: u64,
         limits: TenantLimits,
     ) -> Result<Admission, StoreError> {
-        let inner = &self.inner;
-        admission::admit(&inner.client, &inner.scripts.admit, tenant, n, limits).await
+        let request = AdmitRequest {
+            tenant: tenant.to_string(),
+            n,
+            limits,
+        };
+        Ok(self.inner.admissions.submit(request).await?)
     }
 
     /// How many of `tenant`'s tasks are accepted and not finished.

@@ -20,6 +20,14 @@ pub const BILLING: ApiKey<'static> = ApiKey {
     scopes: &["tasks:write", "tasks:read"],
 };
 
+/// A key of tenant `search` that may submit and read.
+pub const SEARCH: ApiKey<'static> = ApiKey {
+    id: "search-ci",
+    secret: "tl_search_secret_2",
+    tenant: "search",
+    scopes: &["tasks:write", "tasks:read"],
+};
+
 /// One `[[key]]` of a keys file.
 #[derive(Clone, Copy)]
 pub struct ApiKey<'a> {
@@ -150,6 +158,11 @@ pub fn token(algorithm: Algorithm, kid: Option<&str>, claims: &Value) -> String 
     let mut header = Header::new(algorithm);
     header.kid = kid.map(str::to_string);
     encode(&header, claims, &signing_key(algorithm)).expect("token signs")
+}
+
+/// A keys file with [`BILLING`] and [`SEARCH`].
+pub fn two_tenants() -> SecretVolume {
+    SecretVolume::new(&[("keys.toml", &keys_file_text(&[BILLING, SEARCH]))])
 }
 
 /// A gateway that requires a token and reads its API keys from `volume`'s `keys.toml`.

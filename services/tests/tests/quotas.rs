@@ -4,11 +4,14 @@
 
 use std::time::{Duration, Instant};
 
+use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tasklane_core::store::{FinalOutcome, RecordIdentity, Store};
 use tasklane_core::task::now_millis;
-use tasklane_testkit::{Stack, eventually};
+use tasklane_testkit::{ApiClient, Stack, eventually};
+
+use crate::credentials::{ApiKey, BILLING, SEARCH, two_tenants};
 
 const RATE: &[(&str, &str)] = &[
     ("TASKLANE_LIMITS__TENANT_RATE", "1"),
@@ -61,6 +64,86 @@ async fn the_tenant_rate_is_shared_by_two_gateway_replicas() {
         u64::from(total),
         "nothing refused was enqueued"
     );
+}
+
+/// Concurrent admissions share script calls; each must still be judged against what
+/// the ones before it took, per tenant. Each tenant sends 40 single tasks and 10
+/// batches of 4 at once into a bucket of 30: whatever the order, the singles fill it
+/// exactly (a single fits while anything is left, and there are more singles than
+/// room), so each tenant gets exactly 30 tasks, plus what refilled meanwhile (1 a
+/// second). A batch that read the bucket before earlier requests of its call took
+/// from it would let more through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_of_two_tenants_get_exactly_their_own_burst() {
+    const BURST: u32 = 30;
+    let stack = Stack::start();
+    let volume = two_tenants();
+    let keys = volume.path("keys.toml");
+    let api = stack
+        .api(&[
+            ("TASKLANE_AUTH__MODE", "required"),
+            ("TASKLANE_AUTH__KEYS_FILE", keys.to_str().unwrap()),
+            ("TASKLANE_LIMITS__TENANT_RATE", "1"),
+            ("TASKLANE_LIMITS__TENANT_BURST", "30"),
+        ])
+        .await;
+    let client = api.client();
+    let task = json!({"type": "echo", "payload": {}});
+    let single = task.clone();
+    let batch = json!({"tasks": vec![task; 4]});
+    let mut requests = Vec::new();
+    for round in 0..50 {
+        for key in [BILLING, SEARCH] {
+            let (path, body, tasks) = if round % 5 == 4 {
+                ("/tasks", &batch, 4)
+            } else {
+                ("/task", &single, 1)
+            };
+            requests.push(send(&client, key, path, body, tasks));
+        }
+    }
+    let started = Instant::now();
+    let answers = join_all(requests).await;
+    let refill = started.elapsed().as_secs() as u32 + 1;
+
+    let mut accepted = [0u32; 2];
+    for (tenant, status, tasks) in answers {
+        match status {
+            StatusCode::ACCEPTED => accepted[usize::from(tenant == SEARCH.tenant)] += tasks,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{tenant}: unexpected {other}"),
+        }
+    }
+    for (tenant, accepted) in [BILLING.tenant, SEARCH.tenant].iter().zip(accepted) {
+        assert!(
+            accepted >= BURST && accepted <= BURST + refill,
+            "{tenant} got {accepted} tasks in, its burst is {BURST} (+{refill} refilled at most)"
+        );
+    }
+    assert_eq!(
+        stack.work_stream_messages().await,
+        u64::from(accepted[0] + accepted[1]),
+        "exactly the admitted tasks were enqueued"
+    );
+}
+
+/// Sends one submission as `key`; answers its tenant, status and task count.
+async fn send(
+    client: &ApiClient,
+    key: ApiKey<'static>,
+    path: &str,
+    body: &Value,
+    tasks: u32,
+) -> (&'static str, StatusCode, u32) {
+    let response = client
+        .http()
+        .post(client.url(path))
+        .bearer_auth(key.secret)
+        .json(body)
+        .send()
+        .await
+        .expect("request is sent");
+    (key.tenant, response.status(), tasks)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

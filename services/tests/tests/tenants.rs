@@ -8,23 +8,12 @@ use serde_json::{Value, json};
 use tasklane_testkit::Stack;
 
 use crate::authentication::{get, post_task};
-use crate::credentials::{ApiKey, BILLING, SecretVolume, keyed_gateway, keys_file_text};
-
-const SEARCH: ApiKey<'static> = ApiKey {
-    id: "search-ci",
-    secret: "tl_search_secret_2",
-    tenant: "search",
-    scopes: &["tasks:write", "tasks:read"],
-};
-
-fn volume() -> SecretVolume {
-    SecretVolume::new(&[("keys.toml", &keys_file_text(&[BILLING, SEARCH]))])
-}
+use crate::credentials::{BILLING, SEARCH, keyed_gateway, two_tenants};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenants_task_is_a_404_indistinguishable_from_a_missing_one() {
     let stack = Stack::start();
-    let volume = volume();
+    let volume = two_tenants();
     let api = keyed_gateway(&stack, &volume).await;
     let client = api.client();
     let accepted = post_task(&client, Some(BILLING.secret)).await;
@@ -68,7 +57,7 @@ async fn another_tenants_task_is_a_404_indistinguishable_from_a_missing_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_idempotency_key_from_two_tenants_makes_two_tasks() {
     let stack = Stack::start();
-    let volume = volume();
+    let volume = two_tenants();
     let api = keyed_gateway(&stack, &volume).await;
     let client = api.client();
     let submit = |secret: &'static str| {
@@ -101,7 +90,7 @@ async fn the_same_idempotency_key_from_two_tenants_makes_two_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_the_worker_creates_belongs_to_the_tenant_in_the_message() {
     let stack = Stack::start();
-    let volume = volume();
+    let volume = two_tenants();
     let api = keyed_gateway(&stack, &volume).await;
     let client = api.client();
     // A task whose gateway record was never written: only the message exists.

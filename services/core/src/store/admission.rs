@@ -1,12 +1,13 @@
 //! Per-tenant admission: the rate limit every gateway replica shares and the cap on
-//! outstanding tasks, decided in one script call (`scripts/admit.lua`) per request.
+//! outstanding tasks, decided by `scripts/admit_many.lua`. Concurrent requests'
+//! admissions share one script call (group commit), so the quota costs the hot path
+//! a fraction of a round trip per request instead of one each.
 
 use std::time::Duration;
 
 use fred::prelude::*;
 use fred::types::scripts::Script;
 
-use super::error::StoreError;
 use crate::names::keys;
 
 /// A tenant's limits; a zero turns that limit off.
@@ -51,27 +52,41 @@ pub enum Admission {
     TooManyOutstanding,
 }
 
-pub(crate) async fn admit(
-    client: &Client,
-    script: &Script,
-    tenant: &str,
-    n: u64,
-    limits: TenantLimits,
-) -> Result<Admission, StoreError> {
+/// One request's admission, waiting for its batch.
+pub(crate) struct AdmitRequest {
+    pub(crate) tenant: String,
+    pub(crate) n: u64,
+    pub(crate) limits: TenantLimits,
+}
+
+/// One `admit_many.lua` call for `requests`, answered in their order. The script
+/// decides them one after another, so a batch admits exactly what the same requests
+/// sent one by one in this order would.
+pub(crate) async fn admit_many(
+    client: Client,
+    script: Script,
+    requests: Vec<AdmitRequest>,
+) -> Result<Vec<Admission>, fred::error::Error> {
+    let mut script_keys = Vec::with_capacity(requests.len() * 2);
+    let mut args = Vec::with_capacity(requests.len() * 4);
+    for request in &requests {
+        script_keys.push(keys::rate(&request.tenant));
+        script_keys.push(keys::outstanding(&request.tenant));
+        args.push(request.n.to_string());
+        args.push(request.limits.rate.to_string());
+        args.push(request.limits.burst.to_string());
+        args.push(request.limits.max_outstanding.to_string());
+    }
     let reply: Vec<String> = script
-        .evalsha_with_reload(
-            client,
-            vec![keys::rate(tenant), keys::outstanding(tenant)],
-            vec![
-                n.to_string(),
-                limits.rate.to_string(),
-                limits.burst.to_string(),
-                limits.max_outstanding.to_string(),
-            ],
-        )
+        .evalsha_with_reload(&client, script_keys, args)
         .await?;
+    Ok(reply.chunks(3).map(parse_admission).collect())
+}
+
+/// One request's part of the reply: verdict, retry after (µs), remaining.
+fn parse_admission(reply: &[String]) -> Admission {
     let number = |i: usize| -> u64 { reply.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) };
-    Ok(match reply.first().map(String::as_str) {
+    match reply.first().map(String::as_str) {
         Some("rate") => Admission::RateLimited {
             retry_after: Duration::from_micros(number(1)),
             remaining: number(2),
@@ -83,5 +98,5 @@ pub(crate) async fn admit(
         _ => Admission::Admitted {
             remaining: number(2),
         },
-    })
+    }
 }

@@ -20,7 +20,7 @@ pub(crate) struct Scripts {
     pub(crate) release_attempt: Script,
     pub(crate) finish_many: Script,
     pub(crate) idempotency_reserve: Script,
-    pub(crate) admit: Script,
+    pub(crate) admit_many: Script,
     pub(crate) idempotency_let_go: Script,
 }
 
@@ -45,7 +45,7 @@ impl Scripts {
                 include_str!("scripts/finish_many.lua")
             )),
             idempotency_reserve: Script::from_lua(include_str!("scripts/idempotency_reserve.lua")),
-            admit: Script::from_lua(include_str!("scripts/admit.lua")),
+            admit_many: Script::from_lua(include_str!("scripts/admit_many.lua")),
             idempotency_let_go: Script::from_lua(include_str!("scripts/idempotency_let_go.lua")),
         }
     }
