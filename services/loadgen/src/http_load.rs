@@ -305,6 +305,9 @@ mod tests {
             assert_eq!(task.len(), size);
             let value: serde_json::Value = serde_json::from_str(&task).unwrap();
             assert_eq!(value["type"], "echo");
+        }
+        // The http form's fixed part is longer than the smallest echo task.
+        for size in [256, 1024] {
             let task = task_json(size, Some("http://127.0.0.1:9/hook"));
             assert_eq!(task.len(), size);
             let value: serde_json::Value = serde_json::from_str(&task).unwrap();

@@ -295,7 +295,7 @@ impl LimitsSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub signing_secret_file: Option<PathBuf>,

@@ -36,6 +36,14 @@ fn defaults_match_the_spec_table() {
         s.telemetry.otlp_endpoint, None,
         "no export unless configured"
     );
+    // The http section's defaults (SPEC, "HTTP tasks"), which the gateway's
+    // payload-checking handler also takes from HttpSettings::default().
+    assert_eq!(s.http, HttpSettings::default());
+    assert_eq!(s.http.max_response_bytes, 65_536);
+    assert_eq!(s.http.breaker_threshold, 5);
+    assert_eq!(s.http.breaker_cooldown, Duration::from_secs(30));
+    assert_eq!(s.http.max_per_host, 32);
+    assert!(s.http.allowed_networks().unwrap().is_empty());
 }
 
 #[test]
@@ -96,6 +104,26 @@ fn bad_configuration_names_the_key() {
         (
             &[("TASKLANE_WORKER__CONCURRENCY", "0")],
             "TASKLANE_WORKER__CONCURRENCY",
+        ),
+        (
+            &[("TASKLANE_HTTP__ALLOWED_NETWORKS", "10.0.0.0/8,10.1.2.3")],
+            "TASKLANE_HTTP__ALLOWED_NETWORKS",
+        ),
+        (
+            &[("TASKLANE_HTTP__MAX_RESPONSE_BYTES", "0")],
+            "TASKLANE_HTTP__MAX_RESPONSE_BYTES",
+        ),
+        (
+            &[("TASKLANE_HTTP__BREAKER_THRESHOLD", "0")],
+            "TASKLANE_HTTP__BREAKER_THRESHOLD",
+        ),
+        (
+            &[("TASKLANE_HTTP__BREAKER_COOLDOWN", "0s")],
+            "TASKLANE_HTTP__BREAKER_COOLDOWN",
+        ),
+        (
+            &[("TASKLANE_HTTP__MAX_PER_HOST", "0")],
+            "TASKLANE_HTTP__MAX_PER_HOST",
         ),
         (
             &[("TASKLANE_API__LISTEN", "nowhere")],
