@@ -26,10 +26,10 @@ use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;
 
 /// The gateway's routes: the task routes on `state`, the shared operational routes
-/// (`ops`), and the layers around both.
+/// (`ops`) unless they have a listener of their own, and the layers around both.
 pub(crate) fn router(
     state: AppState,
-    ops: Router,
+    ops: Option<Router>,
     http_metrics: Arc<HttpMetrics>,
     limits: &ApiSettings,
     authenticator: Arc<Authenticator>,
@@ -71,9 +71,11 @@ pub(crate) fn router(
         .route_layer(middleware::map_response(no_store))
         .with_state(state);
 
-    Router::new()
-        .merge(task_routes)
-        .merge(ops)
+    let routes = match ops {
+        Some(ops) => task_routes.merge(ops),
+        None => task_routes,
+    };
+    routes
         .fallback(problem::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run top to bottom on the way in:
@@ -136,6 +138,12 @@ fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
         request.headers_mut().remove(REQUEST_ID);
     }
     request
+}
+
+/// The operational routes on a listener of their own: nothing else answers there.
+pub(crate) fn ops_only(ops: Router) -> Router {
+    ops.fallback(problem::not_found)
+        .layer(ServiceBuilder::new().map_response(nosniff))
 }
 
 fn nosniff<B>(mut response: Response<B>) -> Response<B> {

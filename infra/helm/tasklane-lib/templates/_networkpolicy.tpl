@@ -1,7 +1,8 @@
 {{/*
-Default-deny for the chart's pods with the paths they need: the Prometheus pods (and,
-when the chart lists networkPolicy.ingressNamespaces, clients and the tasklane
-`helm test` pods) in on the http port; NATS, Valkey, DNS and, when spans are
+Default-deny for the chart's pods with the paths they need: the Prometheus pods in on
+the ops port ("tasklane.opsPortName"), and, when the chart lists
+networkPolicy.ingressNamespaces, clients and the tasklane `helm test` pods in on the
+http port; NATS, Valkey, DNS and, when spans are
 exported, the trace collector out. A second
 policy lets the chart's `helm test` pod reach only the gateway and DNS.
 */}}
@@ -39,9 +40,9 @@ spec:
               app.kubernetes.io/part-of: tasklane
               app.kubernetes.io/component: smoke-test
     {{- end }}
-    # Prometheus scrapes /metrics on the same port.
+    # Prometheus scrapes /metrics on the ops port.
     - ports:
-        - port: http
+        - port: {{ include "tasklane.opsPortName" . }}
           protocol: TCP
       from:
         - namespaceSelector:
