@@ -8,8 +8,10 @@ ARG BIN=tasklane-api
 FROM rust:1.95-slim-bookworm AS chef
 # cargo-chef turns the workspace manifests into a recipe, so the dependency
 # layer below is rebuilt only when Cargo.toml/Cargo.lock change, not on every
-# source edit.
-RUN cargo install cargo-chef --locked --version 0.1.71
+# source edit. cargo-auditable embeds the crate list in the binary, where the
+# image scanners (Trivy, Grype) read it.
+RUN cargo install cargo-chef --locked --version 0.1.71 \
+ && cargo install cargo-auditable --locked --version 0.7.7
 WORKDIR /src
 
 FROM chef AS planner
@@ -21,7 +23,7 @@ ARG BIN
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked -p "$BIN" --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked -p "$BIN" --bin "$BIN" \
+RUN cargo auditable build --release --locked -p "$BIN" --bin "$BIN" \
  && cp "target/release/$BIN" /service
 
 # distroless/cc carries glibc, libgcc, libssl and the CA bundle and nothing

@@ -93,13 +93,20 @@ if [ ${#urls[@]} -eq 0 ]; then
   pods=$("$kubectl" -n "$namespace" get pods -l app.kubernetes.io/name=tasklane-api \
     -o jsonpath='{.items[*].metadata.name}')
   [ -n "$pods" ] || { echo "no gateway pods in namespace $namespace" >&2; exit 1; }
+  # Readiness is on the pod's ops port (9090), the task API on 8080.
+  ops_urls=()
   for pod in $pods; do
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    "$kubectl" -n "$namespace" port-forward "pod/$pod" "$port:8080" >"$out/port-forward-$pod.log" 2>&1 &
+    read -r port ops_port < <(python3 -c 'import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
+    "$kubectl" -n "$namespace" port-forward "pod/$pod" "$port:8080" "$ops_port:9090" >"$out/port-forward-$pod.log" 2>&1 &
     forwards+=("$!")
     urls+=("http://127.0.0.1:$port")
+    ops_urls+=("http://127.0.0.1:$ops_port")
   done
-  for url in "${urls[@]}"; do
+  for url in "${ops_urls[@]}"; do
     for _ in $(seq 1 50); do
       curl -fsS -o /dev/null "$url/readyz" && break
       sleep 0.2

@@ -18,7 +18,8 @@
 #   NAMESPACE       default tasklane
 #   HELM_TIMEOUT    default 5m
 #   TASKLANE_URL    deployed gateway URL; when unset, a kubectl port-forward to the
-#                   gateway Service is opened for the smoke test
+#                   gateway Service (API and ops ports) is opened for the smoke test
+#   TASKLANE_OPS_URL  the gateway's ops address (/readyz), passed to scripts/smoke.sh
 #   SMOKE_TIMEOUT_SECONDS  passed to scripts/smoke.sh
 #   --dry-run       print the commands instead of running them (no cluster needed)
 set -euo pipefail
@@ -144,21 +145,26 @@ port_forward_pid=""
 cleanup() { [ -z "$port_forward_pid" ] || kill "$port_forward_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 url=${TASKLANE_URL:-}
+ops_url=${TASKLANE_OPS_URL:-}
 if [ -z "$url" ]; then
+  # The chart serves the API on 8080 and /healthz, /readyz, /metrics on 9090.
   local_port=${SMOKE_LOCAL_PORT:-18080}
+  local_ops_port=${SMOKE_LOCAL_OPS_PORT:-19090}
   url=http://127.0.0.1:$local_port
+  ops_url=http://127.0.0.1:$local_ops_port
+  forward=(kubectl port-forward "service/tasklane-api" "$local_port:8080" "$local_ops_port:9090" --namespace "$namespace")
   if [ "$dry_run" = 1 ]; then
-    run kubectl port-forward "service/tasklane-api" "$local_port:8080" --namespace "$namespace"
+    run "${forward[@]}"
   else
-    kubectl port-forward "service/tasklane-api" "$local_port:8080" --namespace "$namespace" >/dev/null &
+    "${forward[@]}" >/dev/null &
     port_forward_pid=$!
     for _ in $(seq 1 50); do
-      curl -fsS -o /dev/null --max-time 1 "$url/healthz" 2>/dev/null && break
+      curl -fsS -o /dev/null --max-time 1 "$ops_url/healthz" 2>/dev/null && break
       sleep 0.2
     done
   fi
 fi
-if ! run env TASKLANE_URL="$url" bash scripts/smoke.sh; then
+if ! run env TASKLANE_URL="$url" TASKLANE_OPS_URL="${ops_url:-$url}" bash scripts/smoke.sh; then
   rollback_all || die "smoke test failed AND the rollback failed: page the on-call"
   die "smoke test failed against $url; both releases were rolled back"
 fi

@@ -5,6 +5,8 @@
 # result, and /stats answers with every field of the contract.
 #
 #   TASKLANE_URL                 gateway base URL (default http://127.0.0.1:8080)
+#   TASKLANE_OPS_URL             where the gateway serves /readyz (default TASKLANE_URL;
+#                                its ops port when TASKLANE_API__OPS_LISTEN is set)
 #   SMOKE_TIMEOUT_SECONDS        how long the task may take to succeed (default 60)
 #   SMOKE_POLL_INTERVAL_SECONDS  pause between polls (default 0.5)
 #   SMOKE_HTTP_TIMEOUT_SECONDS   timeout of each single request (default 10)
@@ -15,6 +17,8 @@ set -euo pipefail
 
 base_url=${TASKLANE_URL:-http://127.0.0.1:8080}
 base_url=${base_url%/}
+ops_url=${TASKLANE_OPS_URL:-$base_url}
+ops_url=${ops_url%/}
 timeout_s=${SMOKE_TIMEOUT_SECONDS:-60}
 interval_s=${SMOKE_POLL_INTERVAL_SECONDS:-0.5}
 http_timeout_s=${SMOKE_HTTP_TIMEOUT_SECONDS:-10}
@@ -31,15 +35,17 @@ trap 'rm -f "$body_file"' EXIT
 
 # request METHOD PATH [JSON]: prints the HTTP status; the body lands in $body_file.
 # A connection failure prints 000 instead of aborting, so callers report the step.
+# The probe paths go to the ops address.
 request() {
-  local method=$1 path=$2 data=${3:-}
+  local method=$1 path=$2 data=${3:-} url=$base_url
+  case "$path" in /readyz | /healthz | /metrics) url=$ops_url ;; esac
   local args=(--silent --show-error --max-time "$http_timeout_s" --output "$body_file"
     --write-out '%{http_code}' --request "$method" -H 'Accept: application/json')
   if [ -n "$data" ]; then
     args+=(-H 'Content-Type: application/json' --data-binary "$data")
   fi
   local code
-  code=$(curl "${args[@]}" "$base_url$path" 2>/dev/null) || true
+  code=$(curl "${args[@]}" "$url$path" 2>/dev/null) || true
   printf '%s' "${code:-000}"
 }
 

@@ -195,7 +195,7 @@ with_file "$bad/api-wide.yaml" "$d/api.yaml" <<<'t = t.replace("              ku
 rejects "policies that block the exporter and nats-box and open the gateway to all of monitoring" \
   "${CHECK[@]}" netpol "${UP[@]}" "$bad/base-exporter.yaml" "$bad/api-wide.yaml" "$d/worker.yaml" "${EXPORTERS[@]}" "${FLOWS[@]}"
 says "needed flow valkey-exporter -> valkey:6379/TCP is denied" "needed flow prometheus -> valkey-exporter:9121/TCP is denied" \
-  "anyone-in-monitoring -> gateway:8080/TCP is allowed but no flow needs it"
+  "anyone-in-monitoring -> gateway:9090/TCP is allowed but no flow needs it"
 rejects "a NATS policy without nats-box" \
   "${CHECK[@]}" netpol "${UP[@]}" "$bad/base-nobox.yaml" "$d/api.yaml" "$d/worker.yaml" "${EXPORTERS[@]}" "${FLOWS[@]}"
 says "needed flow nats-box -> nats-server:4222/TCP is denied"

@@ -264,3 +264,19 @@ ensure_graphviz() {
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+
+# --- cargo-deny ---------------------------------------------------------------------
+# Checks the Rust dependency graph against deny.toml (licenses, banned crates,
+# sources). Its prebuilt binaries are GitHub release assets, so it is built from
+# crates.io with its own lock file, once per version, into .tools/. Exports CARGO_DENY.
+
+CARGO_DENY_VERSION=0.20.2
+
+ensure_cargo_deny() {
+  local root=$tools_dir/cargo-deny-$CARGO_DENY_VERSION
+  if [ ! -x "$root/bin/cargo-deny" ]; then
+    cargo install --quiet --locked --root "$root" "cargo-deny@$CARGO_DENY_VERSION"
+  fi
+  CARGO_DENY=$root/bin/cargo-deny
+  export CARGO_DENY
+}

@@ -28,6 +28,8 @@ OWN = {
         "networkPolicy.ingressNamespaces",
         "networkPolicy.ingressPodLabels",
         "podDisruptionBudget.minAvailable",
+        # The gateway's probes and metrics move off its public port.
+        "service.opsPort",
     },
     "worker": {
         "drainMarginSeconds",

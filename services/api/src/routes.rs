@@ -26,10 +26,10 @@ use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;
 
 /// The gateway's routes: the task routes on `state`, the shared operational routes
-/// (`ops`), and the layers around both.
+/// (`ops`) unless they have a listener of their own, and the layers around both.
 pub(crate) fn router(
     state: AppState,
-    ops: Router,
+    ops: Option<Router>,
     http_metrics: Arc<HttpMetrics>,
     limits: &ApiSettings,
     authenticator: Arc<Authenticator>,
@@ -73,10 +73,12 @@ pub(crate) fn router(
 
     // The API's description is public, like the probes: no auth, no admission.
     crate::openapi::render();
-    Router::new()
-        .merge(task_routes)
-        .route("/openapi.json", get(crate::openapi::serve))
-        .merge(ops)
+    let routes = task_routes.route("/openapi.json", get(crate::openapi::serve));
+    let routes = match ops {
+        Some(ops) => routes.merge(ops),
+        None => routes,
+    };
+    routes
         .fallback(problem::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run top to bottom on the way in:
@@ -139,6 +141,12 @@ fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
         request.headers_mut().remove(REQUEST_ID);
     }
     request
+}
+
+/// The operational routes on a listener of their own: nothing else answers there.
+pub(crate) fn ops_only(ops: Router) -> Router {
+    ops.fallback(problem::not_found)
+        .layer(ServiceBuilder::new().map_response(nosniff))
 }
 
 fn nosniff<B>(mut response: Response<B>) -> Response<B> {

@@ -17,13 +17,15 @@ use crate::extract::BodyLimit;
 use crate::intake::{Intake, Rules};
 use crate::metrics::ApiMetrics;
 use crate::readiness::GatewayReadiness;
-use crate::routes::router;
+use crate::routes::{ops_only, router};
 use crate::serve::{ConnectionLimits, serve};
 use crate::state::AppState;
 
-/// The gateway, bound to its port and ready to run.
+/// The gateway, bound to its port (and its ops port, when it has one) and ready to
+/// run.
 pub struct Application {
     listener: TcpListener,
+    ops_listener: Option<TcpListener>,
     gateway: Gateway,
     shutdown: CancellationToken,
 }
@@ -31,6 +33,9 @@ pub struct Application {
 /// The gateway without a listener: its router, and what runs beside it.
 pub(crate) struct Gateway {
     pub(crate) router: Router,
+    /// `/healthz`, `/readyz` and `/metrics` when `api.ops_listen` gives them a
+    /// listener of their own; otherwise they are routes of `router`.
+    ops_router: Option<Router>,
     queue: Queue,
     readiness: GatewayReadiness,
     max_body_bytes: usize,
@@ -71,8 +76,13 @@ impl Gateway {
             BodyLimit::new(api.max_body_bytes, api.max_in_flight_body_bytes),
         );
         let ops = ops::router(readiness.clone(), metrics.base);
+        let (public_ops, ops_router) = match api.ops_listen {
+            Some(_) => (None, Some(ops_only(ops))),
+            None => (Some(ops), None),
+        };
         Ok(Self {
-            router: router(state, ops, metrics.http, api, authenticator),
+            router: router(state, public_ops, metrics.http, api, authenticator),
+            ops_router,
             queue,
             readiness,
             max_body_bytes: api.max_body_bytes,
@@ -85,14 +95,18 @@ impl Gateway {
 }
 
 impl Application {
-    /// Connects (see [`Gateway::connect`]) and binds `api.listen`.
+    /// Connects (see [`Gateway::connect`]) and binds `api.listen`, and
+    /// `api.ops_listen` when set.
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let gateway = Gateway::connect(&settings, shutdown.clone()).await?;
-        let listener = TcpListener::bind(settings.api.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.api.listen))?;
+        let listener = bind(settings.api.listen).await?;
+        let ops_listener = match settings.api.ops_listen {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
         Ok(Self {
             listener,
+            ops_listener,
             gateway,
             shutdown,
         })
@@ -105,12 +119,22 @@ impl Application {
             .expect("bound listener has an address")
     }
 
+    /// Where `/healthz`, `/readyz` and `/metrics` are served: the ops listener's
+    /// address, or [`Application::local_addr`] when there is none.
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops_listener.as_ref().map_or_else(
+            || self.local_addr(),
+            |l| l.local_addr().expect("bound listener has an address"),
+        )
+    }
+
     /// Serves until the shutdown token is cancelled, then stops accepting, lets
     /// in-flight requests finish (each is bounded by `api.request_timeout`) and returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let address = self.local_addr();
         let Gateway {
             router,
+            ops_router,
             queue,
             readiness,
             max_body_bytes,
@@ -122,13 +146,33 @@ impl Application {
             warn_if_body_limit_exceeds_max_payload(&server, max_body_bytes);
         });
         tracing::info!(%address, "gateway listening");
+        // The ops listener outlives the public one, so probes and scrapes still see
+        // the drain.
+        let ops_stop = CancellationToken::new();
+        let ops_server = self.ops_listener.zip(ops_router).map(|(listener, ops)| {
+            let address = listener
+                .local_addr()
+                .expect("bound listener has an address");
+            tracing::info!(%address, "gateway health and metrics listening");
+            tokio::spawn(serve(listener, ops, connection_limits, ops_stop.clone()))
+        });
         serve(self.listener, router, connection_limits, self.shutdown).await;
+        ops_stop.cancel();
+        if let Some(ops_server) = ops_server {
+            ops_server.await.context("health server task")?;
+        }
         // Publishes were all awaited for their PubAck; flushing is for anything else
         // still buffered (nothing should be).
         let _ = tokio::time::timeout(Duration::from_secs(2), queue.flush()).await;
         tracing::info!("gateway stopped");
         Ok(())
     }
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))
 }
 
 /// A body the gateway takes but NATS would refuse is answered 413 after it was read

@@ -8,6 +8,7 @@ use tasklane_core::queue::Queue;
 use tasklane_core::store::Store;
 
 use crate::extract::BodyLimit;
+use crate::handlers::stats::StatsCache;
 use crate::intake::Intake;
 
 #[derive(Clone, FromRef)]
@@ -16,6 +17,7 @@ pub(crate) struct AppState {
     queue: Queue,
     store: Store,
     body_limit: BodyLimit,
+    stats: Arc<StatsCache>,
 }
 
 impl AppState {
@@ -25,6 +27,7 @@ impl AppState {
             queue,
             store,
             body_limit,
+            stats: Arc::default(),
         }
     }
 }

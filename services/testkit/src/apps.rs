@@ -154,6 +154,9 @@ impl Stack {
 pub struct AppHandle {
     /// The gateway's API address, or the worker's health and metrics address.
     pub addr: SocketAddr,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served: `addr`, unless the
+    /// gateway has an ops listener (`api.ops_listen`).
+    pub ops_addr: SocketAddr,
     token: CancellationToken,
     join: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -173,8 +176,8 @@ impl AppHandle {
         let app = tasklane_api::Application::build(settings, token.clone())
             .await
             .expect("gateway builds");
-        let addr = app.local_addr();
-        Self::ready(addr, token, tokio::spawn(app.run_until_stopped())).await
+        let (addr, ops_addr) = (app.local_addr(), app.ops_addr());
+        Self::ready(addr, ops_addr, token, tokio::spawn(app.run_until_stopped())).await
     }
 
     pub async fn worker(settings: Settings) -> Self {
@@ -187,20 +190,22 @@ impl AppHandle {
         .await
         .expect("worker builds");
         let addr = worker.local_addr();
-        Self::ready(addr, token, tokio::spawn(worker.run_until_stopped())).await
+        Self::ready(addr, addr, token, tokio::spawn(worker.run_until_stopped())).await
     }
 
     async fn ready(
         addr: SocketAddr,
+        ops_addr: SocketAddr,
         token: CancellationToken,
         join: JoinHandle<anyhow::Result<()>>,
     ) -> Self {
         let handle = Self {
             addr,
+            ops_addr,
             token,
             join: Some(join),
         };
-        let client = handle.client();
+        let client = handle.ops_client();
         eventually(Duration::from_secs(20), "app ready", || async {
             client.ready().await.then_some(())
         })
@@ -210,6 +215,11 @@ impl AppHandle {
 
     pub fn client(&self) -> ApiClient {
         ApiClient::new(format!("http://{}", self.addr))
+    }
+
+    /// A client of the ops address ([`AppHandle::ops_addr`]).
+    pub fn ops_client(&self) -> ApiClient {
+        ApiClient::new(format!("http://{}", self.ops_addr))
     }
 
     /// Graceful stop; panics unless the app shut down cleanly.

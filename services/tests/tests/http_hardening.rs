@@ -1,7 +1,8 @@
 //! What the gateway's HTTP layer refuses to take from a client or to give away:
 //! request ids outside the allowed alphabet, new metric series from invented
-//! methods, cacheable task records, content-type sniffing, and more request bytes
-//! in memory than the body budget.
+//! methods, cacheable task records, content-type sniffing, more request bytes in
+//! memory than the body budget, probes and metrics on the public port when they
+//! have their own, and a `/stats` flood reaching Valkey and JetStream.
 
 use std::time::Duration;
 
@@ -209,5 +210,91 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         "a free connection slot",
         || async { http.get(&url).send().await.ok().map(|r| r.status()) },
     )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_ops_listener_probes_and_metrics_leave_the_public_port() {
+    let stack = Stack::start();
+    let api = stack
+        .api(&[("TASKLANE_API__OPS_LISTEN", "127.0.0.1:0")])
+        .await;
+    assert_ne!(api.ops_addr, api.addr);
+    let (public, ops) = (api.client(), api.ops_client());
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let on_public = public.get(path).await;
+        assert_eq!(on_public.status(), StatusCode::NOT_FOUND, "public {path}");
+        let body: Value = on_public.json().await.unwrap();
+        assert!(
+            body["type"].as_str().unwrap().ends_with("#not-found"),
+            "{body}"
+        );
+        assert_eq!(ops.get(path).await.status(), StatusCode::OK, "ops {path}");
+    }
+    let metrics = ops.metrics().await;
+    assert!(metrics.contains("tasklane_dependency_up"), "{metrics}");
+    // The task API stays on the public port, and only there.
+    let task = json!({"type": "echo", "payload": {}});
+    assert_eq!(
+        public.post_json("/task", &task).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        ops.post_json("/task", &task).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(ops.get("/stats").await.status(), StatusCode::NOT_FOUND);
+    let ops_answer = ops.get("/healthz").await;
+    assert_eq!(ops_answer.headers()["x-content-type-options"], "nosniff");
+    api.stop().await;
+
+    // Without it, nothing moves.
+    let api = stack.api(&[]).await;
+    assert_eq!(api.ops_addr, api.addr);
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            api.client().get(path).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+}
+
+/// `/stats` asks Valkey (DBSIZE, the counters) and the JetStream API; a flood of
+/// callers must not turn into as many queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_stats_requests_queries_valkey_and_jetstream_about_once_a_second() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let dbsize_calls = || {
+        let info = stack.valkey.command(&["INFO", "commandstats"]);
+        info.lines()
+            .find_map(|line| line.strip_prefix("cmdstat_dbsize:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |calls| calls.parse::<u64>().unwrap())
+    };
+    let before = dbsize_calls();
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all((0..50).map(|_| client.get("/stats"))).await;
+    let mut bodies = Vec::new();
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::OK);
+        bodies.push(answer.json::<Value>().await.unwrap());
+    }
+    let seconds = started.elapsed().as_secs();
+    let queried = dbsize_calls() - before;
+    assert!(
+        queried >= 1 && queried <= seconds + 1,
+        "{queried} DBSIZE calls for 50 /stats requests in {seconds}s"
+    );
+    assert!(bodies.iter().all(|b| b["queue"].is_object()), "{bodies:?}");
+
+    // A later request sees fresh figures.
+    client.submit(&json!({"type": "echo", "payload": {}})).await;
+    eventually(Duration::from_secs(5), "fresh /stats", || async {
+        let stats = client.stats().await;
+        (stats["queue_backlog_length"] == 1).then_some(())
+    })
     .await;
 }

@@ -13,6 +13,9 @@ gateway
 
 {{- define "tasklane.chartConfig" -}}
 TASKLANE_API__LISTEN: {{ printf "0.0.0.0:%d" (int .Values.service.port) | quote }}
+{{- with .Values.service.opsPort }}
+TASKLANE_API__OPS_LISTEN: {{ printf "0.0.0.0:%d" (int .) | quote }}
+{{- end }}
 {{- with .Values.config.api }}
 TASKLANE_API__MAX_BODY_BYTES: {{ .maxBodyBytes | int64 | quote }}
 TASKLANE_API__MAX_BATCH: {{ .maxBatch | int64 | quote }}

@@ -57,6 +57,11 @@ spec:
             - name: http
               containerPort: {{ .Values.service.port }}
               protocol: TCP
+            {{- with .Values.service.opsPort }}
+            - name: ops
+              containerPort: {{ . }}
+              protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ include "tasklane.fullname" . }}
@@ -84,20 +89,20 @@ spec:
           startupProbe:
             httpGet:
               path: /healthz
-              port: http
+              port: {{ include "tasklane.opsPortName" . }}
             periodSeconds: {{ .Values.probes.startup.periodSeconds }}
             failureThreshold: {{ .Values.probes.startup.failureThreshold }}
           readinessProbe:
             httpGet:
               path: /readyz
-              port: http
+              port: {{ include "tasklane.opsPortName" . }}
             periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
             timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
             failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
           livenessProbe:
             httpGet:
               path: /healthz
-              port: http
+              port: {{ include "tasklane.opsPortName" . }}
             periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
             timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
             failureThreshold: {{ .Values.probes.liveness.failureThreshold }}

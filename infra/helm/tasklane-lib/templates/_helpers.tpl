@@ -79,3 +79,12 @@ name: {{ include "tasklane.fullname" . }}
 {{- define "tasklane.durationSeconds" -}}
 {{- div (add (include "tasklane.durationMs" . | int64) 999) 1000 }}
 {{- end }}
+
+{{/*
+The container port that serves /healthz, /readyz and /metrics: `ops` when the
+chart gives service.opsPort (the gateway, whose public port then answers only
+the API), else `http` (the worker, whose only port is its ops port).
+*/}}
+{{- define "tasklane.opsPortName" -}}
+{{- if .Values.service.opsPort }}ops{{ else }}http{{ end }}
+{{- end }}

@@ -1,9 +1,10 @@
 {{/*
-Default-deny for the chart's pods with the paths they need: the Prometheus pods (and,
-when the chart lists networkPolicy.ingressNamespaces, clients and the tasklane
-`helm test` pods) in on the http port; NATS, Valkey, its Sentinels, DNS, when spans are
-exported the trace collector, and with networkPolicy.httpEgress (worker) public
-addresses for http tasks out. A second
+Default-deny for the chart's pods with the paths they need: the Prometheus pods in on
+the ops port ("tasklane.opsPortName"), and, when the chart lists
+networkPolicy.ingressNamespaces, clients and the tasklane `helm test` pods in on the
+http port; NATS, Valkey, its Sentinels, DNS, when spans are exported the trace
+collector, and with networkPolicy.httpEgress (worker) public addresses for http
+tasks out. A second
 policy lets the chart's `helm test` pod reach only the gateway and DNS.
 */}}
 {{- define "tasklane.networkPolicies" -}}
@@ -40,9 +41,9 @@ spec:
               app.kubernetes.io/part-of: tasklane
               app.kubernetes.io/component: smoke-test
     {{- end }}
-    # Prometheus scrapes /metrics on the same port.
+    # Prometheus scrapes /metrics on the ops port.
     - ports:
-        - port: http
+        - port: {{ include "tasklane.opsPortName" . }}
           protocol: TCP
       from:
         - namespaceSelector:

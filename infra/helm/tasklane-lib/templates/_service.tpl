@@ -1,4 +1,5 @@
-{{/* The Service in front of the http port (API, or health and metrics). */}}
+{{/* The Service in front of the http port (API, or health and metrics), and of the
+ops port when the chart has one (the ServiceMonitor scrapes it). */}}
 {{- define "tasklane.service" -}}
 apiVersion: v1
 kind: Service
@@ -13,4 +14,10 @@ spec:
       port: {{ .Values.service.port }}
       targetPort: http
       protocol: TCP
+    {{- with .Values.service.opsPort }}
+    - name: ops
+      port: {{ . }}
+      targetPort: ops
+      protocol: TCP
+    {{- end }}
 {{- end }}

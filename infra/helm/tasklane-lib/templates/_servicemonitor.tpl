@@ -1,4 +1,4 @@
-{{/* Prometheus Operator scrape of /metrics on the http port. */}}
+{{/* Prometheus Operator scrape of /metrics on the ops port ("tasklane.opsPortName"). */}}
 {{- define "tasklane.serviceMonitor" -}}
 {{- if .Values.serviceMonitor.enabled }}
 apiVersion: monitoring.coreos.com/v1
@@ -16,7 +16,7 @@ spec:
     matchNames:
       - {{ .Release.Namespace }}
   endpoints:
-    - port: http
+    - port: {{ include "tasklane.opsPortName" . }}
       path: /metrics
       interval: {{ .Values.serviceMonitor.interval }}
       scrapeTimeout: {{ .Values.serviceMonitor.scrapeTimeout }}

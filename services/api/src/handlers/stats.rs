@@ -1,4 +1,8 @@
-//! `GET /stats`: counters from Valkey, queue depth from JetStream.
+//! `GET /stats`: counters from Valkey, queue depth from JetStream, fetched at most
+//! once a second whatever the number of callers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -43,6 +47,17 @@ struct QueueView {
     consumers: u64,
 }
 
+/// How long one answer is given to every caller. A flood of `/stats` would
+/// otherwise turn into as many DBSIZE calls and JetStream API requests.
+const STATS_FRESH: Duration = Duration::from_secs(1);
+
+/// The last `/stats` body and when it was fetched. Callers that find it stale queue
+/// on the lock while one of them fetches, then take that fetch's answer.
+#[derive(Default)]
+pub(crate) struct StatsCache {
+    latest: tokio::sync::Mutex<Option<(Instant, String)>>,
+}
+
 /// Queue statistics.
 #[utoipa::path(
     get,
@@ -55,7 +70,23 @@ struct QueueView {
 pub(crate) async fn stats(
     State(store): State<Store>,
     State(queue): State<Queue>,
+    State(cache): State<Arc<StatsCache>>,
 ) -> Result<Response, ApiError> {
+    let mut latest = cache.latest.lock().await;
+    let body = match latest.as_ref() {
+        Some((fetched, body)) if fetched.elapsed() < STATS_FRESH => body.clone(),
+        _ => {
+            let body = fetch(&store, &queue).await?;
+            *latest = Some((Instant::now(), body.clone()));
+            body
+        }
+    };
+    drop(latest);
+    Ok(respond::json(StatusCode::OK, body))
+}
+
+/// The figures, rendered; an unavailable dependency is the caller's 503, not cached.
+async fn fetch(store: &Store, queue: &Queue) -> Result<String, ApiError> {
     let (counters, keys, depth) = tokio::join!(store.counters(), store.key_count(), queue.depth());
     let store_down = |e: StoreError| {
         ApiError::store_unavailable().caused_by(Cause::new("stats: valkey unavailable", e))
@@ -79,8 +110,5 @@ pub(crate) async fn stats(
             consumers: depth.waiting_pulls,
         },
     };
-    Ok(respond::json(
-        StatusCode::OK,
-        serde_json::to_string(&stats).expect("stats serialize"),
-    ))
+    Ok(serde_json::to_string(&stats).expect("stats serialize"))
 }

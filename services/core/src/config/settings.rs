@@ -224,6 +224,7 @@ pub struct ApiSettings {
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
     pub max_connections: usize,
+    pub ops_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -215,6 +215,7 @@ fn every_key_is_documented_once_with_a_meaning() {
             "valkey.tls.key_file",
             "tasks.enabled",
             "telemetry.otlp_endpoint",
+            "api.ops_listen",
             "auth.keys_file",
             "auth.jwt.jwks_file",
             "auth.jwt.jwks_url",
