@@ -122,8 +122,13 @@ def check_clients(sentinel: int, primary: int) -> None:
                   f"{user} may send SENTINEL {change[0]}: {reply!r}")
     wrong = command(sentinel, "PING", auth=("tasklane-api", "wrong"))[0]
     check(wrong.startswith("-WRONGPASS"), f"Sentinel accepts tasklane-api with a wrong password: {wrong!r}")
-    masters = ask(sentinel, "tasklane-exporter", "SENTINEL", "masters")
-    check(isinstance(masters, list) and len(masters) == 1, f"tasklane-exporter cannot read Sentinel's state: {masters!r}")
+    # What redis_exporter reads from a Sentinel on each scrape.
+    for read in (("INFO", "ALL"), ("SENTINEL", "MASTERS"), ("SENTINEL", "CKQUORUM", MASTER),
+                 ("SENTINEL", "SENTINELS", MASTER), ("SENTINEL", "SLAVES", MASTER)):
+        reply = ask(sentinel, "tasklane-exporter", *read)
+        # CKQUORUM may answer NOQUORUM while the Sentinels are still finding each other.
+        check(not (isinstance(reply, str) and reply.startswith(("-NOPERM", "-WRONGPASS"))),
+              f"tasklane-exporter cannot read {' '.join(read)}: {reply!r}")
     reply = ask(sentinel, "tasklane-exporter", "SENTINEL", "SET", MASTER, "quorum", "1")
     check(isinstance(reply, str) and reply.startswith("-NOPERM"), f"tasklane-exporter may change Sentinel: {reply!r}")
 
