@@ -76,10 +76,11 @@ requirepass "$REDISCLI_AUTH"
 # Each tasklane binary logs in with the user and password of its Valkey URL
 # (fred sends them to Sentinel too): AUTH, then SENTINEL get-master-addr-by-name
 # and SENTINEL sentinels on every (re)connect, nothing else.
-user tasklane-api on $api_rule resetchannels -@all +auth +hello +ping +sentinel|get-master-addr-by-name +sentinel|sentinels
-user tasklane-worker on $worker_rule resetchannels -@all +auth +hello +ping +sentinel|get-master-addr-by-name +sentinel|sentinels
-# The Sentinels among themselves: pings, hello messages and failover votes.
-user $VALKEY_SENTINEL_USER on $peer_rule resetchannels &__sentinel__:hello -@all +auth +hello +ping +publish +client|setname +sentinel|is-master-down-by-addr +sentinel|is-primary-down-by-addr
+user tasklane-api on $api_rule resetchannels -@all +auth +sentinel|get-master-addr-by-name +sentinel|sentinels
+user tasklane-worker on $worker_rule resetchannels -@all +auth +sentinel|get-master-addr-by-name +sentinel|sentinels
+# The Sentinels among themselves: pings, hello messages and failover votes
+# (is-primary-down-by-addr is the same vote under its newer name).
+user $VALKEY_SENTINEL_USER on $peer_rule resetchannels &__sentinel__:hello -@all +auth +ping +publish +client|setname +sentinel|is-master-down-by-addr +sentinel|is-primary-down-by-addr
 sentinel sentinel-user $VALKEY_SENTINEL_USER
 sentinel sentinel-pass "$VALKEY_SENTINEL_PASSWORD"
 # redis_exporter beside each Sentinel: Sentinel's state, read-only.
