@@ -2,11 +2,12 @@
 # Static checks of tasklane's packaging: the Dockerfile, the api and worker Helm
 # charts and their library chart, the Valkey Sentinel chart, the NATS/Valkey
 # values for the upstream charts and the Sentinel scripts (run against a real
-# valkey-server on loopback), the cluster manifests and docker-compose.yml.
+# valkey-server on loopback, and three real Sentinels through a failover), the
+# cluster manifests and docker-compose.yml.
 # Everything runs offline with the tools of scripts/lib/tools.sh. Each of our own
 # checkers (the values schemas and chart rules, chart_schemas.py, env_keys.py,
-# validate_manifests.py, sentinel_scripts.py) is also fed bad input and must
-# reject it.
+# validate_manifests.py, sentinel_scripts.py, sentinel_acl.py) is also fed bad
+# input and must reject it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -206,6 +207,24 @@ PY
 rejects "Sentinel scripts that open Sentinel, log in wrongly and keep a stale replicaof" \
   "${SCRIPTS[@]}" --sentinel-script "$BUILD/bad/sentinel.sh" --valkey-values "$BUILD/bad/valkey-values.yaml"
 says "Sentinel answers without a password" "Sentinel cannot log in to it" "valkey-1, named primary, still replicates"
+
+step "three Sentinels from sentinel.sh: each binary's own Sentinel user, read-only; a failover gets its votes"
+ACL=("$PY" scripts/checks/lib/sentinel_acl.py --valkey-server "$VALKEY_SERVER_BIN" \
+  --valkey-values infra/helm/valkey/values.yaml)
+"${ACL[@]}" --sentinel-script infra/helm/valkey-sentinel/files/sentinel.sh || fail "Sentinel ACL users and failover"
+# negative: no Sentinel users for the binaries (Sentinel knows only default), and
+# Sentinels logging in to each other as a user they do not have (no votes)
+"$PY" - "$BUILD/bad/sentinel-acl.sh" <<'PY'
+import pathlib, sys
+s = pathlib.Path("infra/helm/valkey-sentinel/files/sentinel.sh").read_text()
+kept = [l for l in s.splitlines(keepends=True) if not l.startswith(("user tasklane-", "user $VALKEY_SENTINEL_USER"))]
+assert len(kept) == len(s.splitlines()) - 4
+pathlib.Path(sys.argv[1]).write_text("".join(kept))
+PY
+rejects "Sentinels without the binaries' users and without the user they log in to each other as" \
+  "${ACL[@]}" --sentinel-script "$BUILD/bad/sentinel-acl.sh"
+says "tasklane-api cannot ask Sentinel for the primary" "tasklane-worker cannot ask Sentinel for the primary" \
+  "no failover within"
 
 step "upstream chart values (nats, valkey) against their schemas, offline"
 for c in nats valkey; do

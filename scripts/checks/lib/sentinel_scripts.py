@@ -12,7 +12,8 @@ as a peer Sentinel would (or, with no answer, as if none were reachable).
   follows the primary Sentinel names, stays primary when named, keeps the chart's
   role when no Sentinel answers, and the result is a configuration Valkey starts on.
 
-The pod paths (/data, /valkey-users-secret) are mapped into a temporary folder, and
+The pod paths (/data, /valkey-users, /valkey-users-secret) are mapped into a
+temporary folder, and
 Sentinel binds to 127.0.0.1.
 Exits non-zero with every problem found.
 """
@@ -122,6 +123,11 @@ def sentinel_env(stub: Path, primary_port: int, sentinel_port: int, answer: str)
 def check_sentinel_script(script_text: str, stub: Path, work: Path, primary_port: int, processes: list) -> None:
     # Loopback only here; in the pod Sentinel listens on the pod's addresses.
     script_text = script_text.replace("port $SENTINEL_PORT\n", "port $SENTINEL_PORT\nbind 127.0.0.1\n")
+    secret = work / "sentinel-secret"
+    secret.mkdir()
+    for user in ("tasklane-api", "tasklane-worker", "tasklane-exporter"):
+        (secret / user).write_text(f"{user}-secret\n")
+    script_text = script_text.replace("/valkey-users", str(secret))
     # With a peer naming the primary (by a name that resolves here).
     data = work / "sentinel-peer"
     data.mkdir()
@@ -218,20 +224,40 @@ def check_follow_sentinel(values: str, server: str, work: Path, stub: Path, proc
           f"follow-sentinel: with no Sentinel, valkey-2 left the chart's role: {replicaof(conf)}")
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--valkey-server", required=True)
     ap.add_argument("--sentinel-script", required=True)
     ap.add_argument("--valkey-values", required=True)
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def stub_bin(work: Path, server: str) -> Path:
+    """A folder for PATH with the stand-in valkey-cli and the real valkey-server."""
+    stub = work / "bin"
+    stub.mkdir()
+    (stub / "valkey-cli").write_text(STUB_CLI)
+    (stub / "valkey-cli").chmod(0o755)
+    (stub / "valkey-server").symlink_to(Path(server).resolve())
+    return stub
+
+
+def report(what: str, passed: str) -> int:
+    for p in problems:
+        print(f"  FAIL {p}")
+    if problems:
+        print(f"{what}: {len(problems)} problem(s)")
+        return 1
+    print(f"{what}: ok ({passed})")
+    return 0
+
+
+def main() -> int:
+    a = arguments()
     processes: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="tasklane-sentinel-scripts-") as tmp:
         work = Path(tmp)
-        stub = work / "bin"
-        stub.mkdir()
-        (stub / "valkey-cli").write_text(STUB_CLI)
-        (stub / "valkey-cli").chmod(0o755)
-        (stub / "valkey-server").symlink_to(Path(a.valkey_server).resolve())
+        stub = stub_bin(work, a.valkey_server)
         try:
             primary = start_primary(a.valkey_server, work, processes)
             check_sentinel_script(Path(a.sentinel_script).read_text(), stub, work, primary, processes)
@@ -240,14 +266,7 @@ def main() -> int:
             for proc in processes:
                 proc.kill()
                 proc.wait()
-    for p in problems:
-        print(f"  FAIL {p}")
-    if problems:
-        print(f"Sentinel scripts: {len(problems)} problem(s)")
-        return 1
-    print("Sentinel scripts: ok (sentinel.sh with and without a peer, follow-sentinel in three roles)")
-    return 0
-
+    return report("Sentinel scripts", "sentinel.sh with and without a peer, follow-sentinel in three roles")
 
 if __name__ == "__main__":
     sys.exit(main())
