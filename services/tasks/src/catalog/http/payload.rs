@@ -213,7 +213,7 @@ mod tests {
             (r#"{"url":"http://h/","timeout":1}"#, "payload.timeout: unknown field `timeout`"),
             (r#"{"method":"GET"}"#, "payload: missing field `url`"),
             (r#"{"url":5}"#, "payload.url: invalid type"),
-            ("[1]", "payload: invalid type"),
+            ("[1]", "payload.[0]: invalid type"),
         ];
         for (json, expected) in cases {
             let error = check(json).expect_err(json);
