@@ -25,4 +25,4 @@ catalog! {
     http::Http,
 }
 
-pub use http::{Http, HttpMethod, HttpMetrics, HttpPayload};
+pub use http::{Http, HttpMethod, HttpMetrics, HttpPayload, MAX_URL_BYTES, RESERVED_HEADERS};

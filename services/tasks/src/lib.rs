@@ -13,6 +13,9 @@ mod catalog;
 mod registry;
 mod task_handler;
 
-pub use catalog::{Http, HttpMethod, HttpMetrics, HttpPayload};
+pub use catalog::{
+    Http, HttpMethod, HttpMetrics, HttpPayload, MAX_URL_BYTES as HTTP_MAX_URL_BYTES,
+    RESERVED_HEADERS as HTTP_RESERVED_HEADERS,
+};
 pub use registry::Registry;
 pub use task_handler::{HandlerError, HandlerResult, TaskHandler, TaskInput, payload, result};

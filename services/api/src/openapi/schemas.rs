@@ -107,7 +107,49 @@ impl utoipa::Modify for TaskTypes {
         let names = registry.names().iter().map(|&name| name.into());
         // null is taken as absent, like the other optional fields.
         task_type.enum_values = Some(names.chain([serde_json::Value::Null]).collect());
+        // The payload of an `http` task has a shape of its own; JSON Schema says so
+        // with if/then, which OpenAPI 3.1 takes as is. One key keeps the output stable.
+        task.extensions.get_or_insert_with(Default::default).insert(
+            "allOf".to_string(),
+            serde_json::json!([http_payload_rule()]),
+        );
     }
+}
+
+/// `payload` of a task whose `type` is `http`: what the gateway's check accepts
+/// (`tasklane_tasks::HttpPayload`), written a little narrower where the URL parser
+/// has rules a pattern cannot follow (a host of letters, digits and dashes; a port
+/// of up to four digits).
+fn http_payload_rule() -> serde_json::Value {
+    let label = "[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    serde_json::json!({
+        "if": {"properties": {"type": {"const": "http"}}, "required": ["type"]},
+        "then": {"properties": {"payload": {
+            "type": "object",
+            "description": "An `http` task: the request a worker sends (docs/http-tasks.md).",
+            "additionalProperties": false,
+            "required": ["url"],
+            "properties": {
+                "url": {
+                    "type": "string",
+                    "maxLength": tasklane_tasks::HTTP_MAX_URL_BYTES,
+                    "pattern": format!("^https?://{label}(\\.{label})*(:[0-9]{{1,4}})?(/[!#-~]*)?$"),
+                    "description": "`http://` or `https://`, with a host and no user-info.",
+                },
+                "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "POST"},
+                "headers": {
+                    "type": "object",
+                    "description": "Extra request headers; those the worker sets are refused.",
+                    "propertyNames": {
+                        "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+                        "not": {"enum": tasklane_tasks::HTTP_RESERVED_HEADERS},
+                    },
+                    "additionalProperties": {"type": "string", "pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$"},
+                },
+                "body": {"description": "Sent as JSON, or as is when a string; none when absent or null."},
+            },
+        }}},
+    })
 }
 
 /// `BatchTask`: a `TaskRequest` that may also carry its own `idempotency_key`

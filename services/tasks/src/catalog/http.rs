@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use tasklane_core::config::HttpSettings;
 
 pub use self::metrics::HttpMetrics;
-pub use self::payload::{HttpMethod, HttpPayload};
+pub use self::payload::{HttpMethod, HttpPayload, MAX_URL_BYTES, RESERVED_HEADERS};
 use self::breaker::{Admission, Breakers, Report};
 use self::destination::{Guard, GuardedResolver, forbidden_cause};
 use self::host_limit::HostLimits;

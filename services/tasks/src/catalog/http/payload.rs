@@ -10,11 +10,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// Longest URL accepted; longer ones are refused by most servers anyway.
-const MAX_URL_BYTES: usize = 8 * 1024;
+/// The longest `url` an http task may name.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
 
 /// Headers the client or the worker owns: setting them would break the request
 /// (framing, connection reuse, the target host) or forge its signature.
-const RESERVED_HEADERS: &[&str] = &[
+/// Headers the worker sets itself (or that would break the request), lower case.
+pub const RESERVED_HEADERS: &[&str] = &[
     "host",
     "content-length",
     "transfer-encoding",
