@@ -192,6 +192,9 @@ for id in "${queued_ids[@]}"; do
   [ "$(status_of "$id")" = succeeded ] || fail "queued task $id ended $(status_of "$id")"
 done
 processed_before=$(sed -n 3p "$work/before.jsonl" | jq .worker_processed_count)
+# /stats reuses one answer for up to a second, so the count may lag the records.
+processed_reaches() { [ "$(curl -sf "$api/stats" | jq .worker_processed_count)" = "$1" ]; }
+wait_for "/stats to count the queued tasks" processed_reaches $((processed_before + QUEUED))
 processed_after=$(curl -sf "$api/stats" | jq .worker_processed_count)
 [ "$processed_after" = $((processed_before + QUEUED)) ] \
   || fail "processed $processed_after, expected $processed_before + $QUEUED"
