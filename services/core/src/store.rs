@@ -17,8 +17,9 @@
 //! submission.
 //!
 //! Each script takes many tasks, and the per-task writes (and admissions) of
-//! concurrent requests and deliveries share calls through [`GroupCommit`]: a script runs whole, so batching
-//! changes how many round trips Valkey serves, not what any one task sees.
+//! concurrent requests and deliveries share calls through [`GroupCommit`]: a script
+//! runs whole, so batching changes how many round trips Valkey serves, not what any
+//! one task sees.
 
 mod admission;
 mod connection;
