@@ -28,6 +28,8 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/lib/tools.sh
 source scripts/lib/tools.sh
+# shellcheck source=scripts/lib/loopback.sh
+source scripts/lib/loopback.sh
 
 mode=full
 case "${1:-}" in
@@ -68,10 +70,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 wait_port() {
   local port=$1 _

@@ -21,10 +21,12 @@ cd "$(dirname "$0")/.."
 source scripts/lib/tools.sh
 # shellcheck source=scripts/lib/report.sh
 source scripts/lib/report.sh
+# shellcheck source=scripts/lib/loopback.sh
+source scripts/lib/loopback.sh
 
 FINISHED=6
 QUEUED=5
-DEADLINE_SECONDS=60
+WAIT_SECONDS=60
 
 step "tools and binaries"
 ensure_servers
@@ -35,9 +37,6 @@ cargo build --quiet --locked --workspace --bins
 bin_dir=${CARGO_TARGET_DIR:-target}/debug
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tasklane-restore-drill.XXXXXX")
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 nats_port=$(free_port) valkey_port=$(free_port) api_port=$(free_port) worker_port=$(free_port)
 api=http://127.0.0.1:$api_port
 
@@ -80,17 +79,6 @@ start_gateway() {
   "${app_env[@]}" "$bin_dir/tasklane-api" >>"$work/api.log" 2>&1 &
   pids[api]=$!
   wait_for "gateway ready" curl -sf -o /dev/null "$api/readyz"
-}
-
-wait_for() {  # wait_for WHAT CMD...: until CMD succeeds, at most DEADLINE_SECONDS
-  local what=$1 started=$SECONDS; shift
-  until "$@"; do
-    if (( SECONDS - started > DEADLINE_SECONDS )); then
-      tail -n 20 "$work"/*.log >&2 || true
-      die "$what: not within ${DEADLINE_SECONDS}s"
-    fi
-    sleep 0.2
-  done
 }
 
 # One Valkey command over a plain TCP connection (no CLI needed); prints the raw reply.

@@ -16,11 +16,13 @@ cd "$(dirname "$0")/../.."
 source scripts/lib/tools.sh
 # shellcheck source=scripts/lib/report.sh
 source scripts/lib/report.sh
+# shellcheck source=scripts/lib/loopback.sh
+source scripts/lib/loopback.sh
 
 MAX_EXAMPLES=${CONTRACT_MAX_EXAMPLES:-150}
 DEADLINE=${CONTRACT_DEADLINE:-240}
 SEED=${CONTRACT_SEED:-20261130}
-START_SECONDS=60
+WAIT_SECONDS=60
 
 step "tools and binaries"
 ensure_servers
@@ -32,9 +34,6 @@ bin_dir=${CARGO_TARGET_DIR:-target}/debug
 
 root=$PWD
 work=$(mktemp -d "${TMPDIR:-/tmp}/tasklane-contract.XXXXXX")
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 nats_port=$(free_port) valkey_port=$(free_port) api_port=$(free_port) worker_port=$(free_port)
 api=http://127.0.0.1:$api_port
 
@@ -46,17 +45,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-wait_for() {  # wait_for WHAT CMD...: until CMD succeeds, at most START_SECONDS
-  local what=$1 started=$SECONDS; shift
-  until "$@"; do
-    if (( SECONDS - started > START_SECONDS )); then
-      tail -n 20 "$work"/*.log >&2 || true
-      die "$what: not within ${START_SECONDS}s"
-    fi
-    sleep 0.2
-  done
-}
 
 step "nats-server, valkey-server, worker and gateway (auth required) on loopback"
 mkdir -p "$work/nats"
