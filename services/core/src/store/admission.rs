@@ -67,11 +67,21 @@ pub(crate) async fn admit_many(
     script: Script,
     requests: Vec<AdmitRequest>,
 ) -> Result<Vec<Admission>, fred::error::Error> {
-    let mut script_keys = Vec::with_capacity(requests.len() * 2);
-    let mut args = Vec::with_capacity(requests.len() * 4);
+    // Each tenant's keys go once; a request names its tenant by position.
+    let mut tenants: Vec<&str> = Vec::new();
+    let mut script_keys = Vec::new();
+    let mut args = Vec::with_capacity(requests.len() * 5);
     for request in &requests {
-        script_keys.push(keys::rate(&request.tenant));
-        script_keys.push(keys::outstanding(&request.tenant));
+        let index = match tenants.iter().position(|t| *t == request.tenant) {
+            Some(index) => index,
+            None => {
+                tenants.push(&request.tenant);
+                script_keys.push(keys::rate(&request.tenant));
+                script_keys.push(keys::outstanding(&request.tenant));
+                tenants.len() - 1
+            }
+        };
+        args.push((index + 1).to_string());
         args.push(request.n.to_string());
         args.push(request.limits.rate.to_string());
         args.push(request.limits.burst.to_string());

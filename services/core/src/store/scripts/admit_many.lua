@@ -2,11 +2,15 @@
 -- so a later request sees what an earlier one of the same tenant took: first the
 -- outstanding cap, then the rate (GCRA on Valkey's clock, so every gateway replica
 -- shares one bucket). One call carries the admissions of many concurrent requests.
--- KEYS: per request, its tenant's rate key and outstanding key.
--- ARGV: per request, n, rate (tasks/s, 0 = off), burst, max outstanding (0 = off).
+-- KEYS: per tenant in the call, its rate key and outstanding key.
+-- ARGV: per request, the 1-based index of its tenant in KEYS' pairs, n, rate
+-- (tasks/s, 0 = off), burst, max outstanding (0 = off).
 -- Returns {verdict, retry_after_us, remaining} per request, flattened; verdict is
 -- 'ok', 'rate', 'too_big' (more than the burst, never fits) or 'outstanding'.
 -- One reading of the clock for the whole call: the requests it carries arrive together.
+-- Each tenant's keys are read once and its bucket written once at the end: under
+-- load a call carries dozens of one tenant's requests, and the key commands, not the
+-- arithmetic, are what a call costs Valkey.
 local clock
 local function clock_us()
   if not clock then
@@ -16,35 +20,55 @@ local function clock_us()
   return clock
 end
 
-local function admit(rate_key, outstanding_key, n, rate, burst, max_outstanding)
-  if max_outstanding > 0 then
-    local open = tonumber(redis.call('GET', outstanding_key) or '0')
-    if open + n > max_outstanding then return 'outstanding', '0', '0' end
+local open, tat = {}, {}
+local function outstanding_of(tenant)
+  if not open[tenant] then
+    open[tenant] = tonumber(redis.call('GET', KEYS[2 * tenant]) or '0')
+  end
+  return open[tenant]
+end
+local function tat_of(tenant)
+  if not tat[tenant] then
+    tat[tenant] = { at = tonumber(redis.call('GET', KEYS[2 * tenant - 1]) or '0'), taken = false }
+  end
+  return tat[tenant]
+end
+
+local function admit(tenant, n, rate, burst, max_outstanding)
+  if max_outstanding > 0 and outstanding_of(tenant) + n > max_outstanding then
+    return 'outstanding', '0', '0'
   end
   if rate == 0 then return 'ok', '0', '0' end
   local now = clock_us()
   local interval = 1000000 / rate
   local tolerance = interval * burst
-  local tat = tonumber(redis.call('GET', rate_key) or '0')
-  if tat < now then tat = now end
-  local remaining = math.max(0, math.floor((tolerance - (tat - now)) / interval))
+  local bucket = tat_of(tenant)
+  local at = bucket.at
+  if at < now then at = now end
+  local remaining = math.max(0, math.floor((tolerance - (at - now)) / interval))
   if n > burst then return 'too_big', '0', tostring(remaining) end
-  local new_tat = tat + n * interval
+  local new_tat = at + n * interval
   local allow_at = new_tat - tolerance
   if allow_at > now then
     return 'rate', string.format('%d', math.ceil(allow_at - now)), tostring(remaining)
   end
-  redis.call('SET', rate_key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+  bucket.at, bucket.taken = new_tat, true
   return 'ok', '0', tostring(remaining - n)
 end
 
 local replies = {}
-for i = 1, #KEYS / 2 do
-  local at = (i - 1) * 4
-  local verdict, retry_after, remaining = admit(KEYS[2 * i - 1], KEYS[2 * i],
-    tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]))
+for at = 1, #ARGV, 5 do
+  local verdict, retry_after, remaining = admit(tonumber(ARGV[at]), tonumber(ARGV[at + 1]),
+    tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]))
   replies[#replies + 1] = verdict
   replies[#replies + 1] = retry_after
   replies[#replies + 1] = remaining
+end
+for tenant, bucket in pairs(tat) do
+  if bucket.taken then
+    local now = clock_us()
+    redis.call('SET', KEYS[2 * tenant - 1], string.format('%d', bucket.at),
+      'PX', math.ceil((bucket.at - now) / 1000) + 1)
+  end
 end
 return replies
