@@ -8,7 +8,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tasklane_testkit::client::metric_value;
-use tasklane_testkit::{ApiClient, AppHandle, Stack, eventually};
+use tasklane_testkit::fault_proxy::{Direction, Latency};
+use tasklane_testkit::{ApiClient, AppHandle, FaultProxy, Stack, eventually};
 
 use crate::credentials::{ApiKey, SecretVolume, keyed_gateway, keys_file_text};
 
@@ -446,4 +447,98 @@ async fn only_admin_may_list_and_redrive_and_the_new_task_keeps_its_tenant() {
     assert_eq!(own.status(), StatusCode::OK);
     let record: Value = own.json().await.unwrap();
     assert_eq!(record["redriven_from"], dead.as_str());
+}
+
+/// The gateway dies between reserving a re-drive and its PubAck (kill -9 while the
+/// PubAck is on its way back): until the dead gateway's hold lapses a
+/// re-drive is refused as in progress; then it resumes the reservation under the same
+/// new id, JetStream drops the second copy, and exactly one new task exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_cut_off_by_a_crash_before_its_puback_ends_with_exactly_one_new_task() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let worker = stack.worker(&[]).await;
+    let dead = dead_tasks(&client, 1).await.remove(0);
+    worker.stop().await;
+    let before = client.processed_count().await;
+
+    let nats_addr = format!("127.0.0.1:{}", stack.nats.port).parse().unwrap();
+    let proxy = FaultProxy::start(nats_addr);
+    let proxied = format!("nats://{}", proxy.addr());
+    let mut doomed = stack.api_process(&[("TASKLANE_NATS__URL", proxied.as_str())]);
+    doomed.wait_ready().await;
+    // Answers come back 1.5s late: the dead letter is still read within the request
+    // timeout of 2s, and the re-drive's PubAck is still on its way when the gateway
+    // is killed.
+    proxy.add_latency(
+        Direction::ServerToClient,
+        Latency::new(Duration::from_millis(1500), Duration::ZERO),
+    );
+    let doomed_client = doomed.client();
+    let dead_id = dead.clone();
+    let cut_off = tokio::spawn(async move { redrive(&doomed_client, &dead_id).await.status() });
+    eventually(
+        Duration::from_secs(10),
+        "the re-drive's message to reach the work stream",
+        || async { (stack.work_stream_messages().await == 1).then_some(()) },
+    )
+    .await;
+    doomed.kill9();
+    cut_off.abort();
+
+    let in_progress = problem(
+        redrive(&client, &dead).await,
+        StatusCode::CONFLICT,
+        "already-redriven",
+    )
+    .await;
+    assert!(
+        in_progress["detail"]
+            .as_str()
+            .unwrap()
+            .contains("in progress"),
+        "{in_progress}"
+    );
+    // The hold is twice the request timeout (5s in tests).
+    let resumed = eventually(
+        Duration::from_secs(30),
+        "the re-drive to resume",
+        || async {
+            let response = redrive(&client, &dead).await;
+            match response.status() {
+                StatusCode::ACCEPTED => Some(response),
+                StatusCode::CONFLICT => None,
+                other => panic!("re-drive answered {other}"),
+            }
+        },
+    )
+    .await;
+    let new = resumed.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        stack.work_stream_messages().await,
+        1,
+        "the resumed publish was the same message; JetStream dropped the copy"
+    );
+    assert_eq!(client.task(&dead).await["redriven_to"], new.as_str());
+    problem(
+        redrive(&client, &dead).await,
+        StatusCode::CONFLICT,
+        "already-redriven",
+    )
+    .await;
+
+    let _worker = stack.worker(&[]).await;
+    let record = client.wait_for_status(&new, "dead", DEADLINE).await;
+    assert_eq!(record["redriven_from"], dead.as_str());
+    // Give a second copy time to run before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        client.processed_count().await,
+        before + 1,
+        "exactly one new task ran"
+    );
 }
