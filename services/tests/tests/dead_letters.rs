@@ -542,3 +542,67 @@ async fn a_redrive_cut_off_by_a_crash_before_its_puback_ends_with_exactly_one_ne
         "exactly one new task ran"
     );
 }
+
+/// Each re-drive is one audit event naming the operator, accepted or refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_redrive_is_an_audit_event_naming_the_operator() {
+    let stack = Stack::start();
+    let direct = stack.api(&[]).await;
+    let worker = stack.worker(&[]).await;
+    let dead = dead_tasks(&direct.client(), 1).await.remove(0);
+    worker.stop().await;
+    let volume = SecretVolume::new(&[("keys.toml", &keys_file_text(&[OPERATOR]))]);
+    let keys = volume.path("keys.toml");
+    let api = stack.api_process(&[
+        ("TASKLANE_AUTH__MODE", "required"),
+        ("TASKLANE_AUTH__KEYS_FILE", keys.to_str().unwrap()),
+    ]);
+    api.wait_ready().await;
+    let client = api.client();
+    let post = |path: String, request_id: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .http()
+                .post(client.url(&path))
+                .bearer_auth(OPERATOR.secret)
+                .header("x-request-id", request_id)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let path = format!("/dead-letters/{dead}/retry");
+    assert_eq!(
+        post(path.clone(), "req-redrive").await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(post(path, "req-again").await, StatusCode::CONFLICT);
+
+    let events = eventually(
+        Duration::from_secs(10),
+        "two re-drive audit events",
+        || async {
+            let events: Vec<Value> = api
+                .log()
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .filter(|event| event["audit"] == true && event["action"] == "redrive")
+                .collect();
+            (events.len() >= 2).then_some(events)
+        },
+    )
+    .await;
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for (event, outcome, request_id) in [
+        (&events[0], "accepted", "req-redrive"),
+        (&events[1], "refused", "req-again"),
+    ] {
+        assert_eq!(event["outcome"], outcome, "{event}");
+        assert_eq!(event["request_id"], request_id, "{event}");
+        assert_eq!(event["actor"], OPERATOR.id, "{event}");
+        assert_eq!(event["tenant"], OPERATOR.tenant, "{event}");
+    }
+    assert!(!api.log().contains(OPERATOR.secret));
+}
