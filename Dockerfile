@@ -23,8 +23,13 @@ ARG BIN
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked -p "$BIN" --recipe-path recipe.json
 COPY . .
+# The gateway's image also carries the operator CLI (docs/cli.md).
 RUN cargo auditable build --release --locked -p "$BIN" --bin "$BIN" \
- && cp "target/release/$BIN" /service
+ && cp "target/release/$BIN" /service \
+ && if [ "$BIN" = tasklane-api ]; then \
+      cargo auditable build --release --locked -p tasklane-ctl --bin tasklane-ctl \
+      && cp target/release/tasklane-ctl /tasklane-ctl; \
+    fi
 
 # distroless/cc carries glibc, libgcc, libssl and the CA bundle and nothing
 # else: no shell, no package manager. Bookworm on both sides keeps the glibc
@@ -52,6 +57,8 @@ USER 10001:10001
 FROM runtime AS tasklane-api
 LABEL org.opencontainers.image.description="tasklane HTTP gateway: accepts tasks and publishes them to NATS JetStream"
 EXPOSE 8080
+# `kubectl exec deploy/api -- tasklane-ctl stats`: no shell needed.
+COPY --from=builder /tasklane-ctl /usr/local/bin/tasklane-ctl
 ENTRYPOINT ["/usr/local/bin/tasklane-api"]
 
 FROM runtime AS tasklane-worker

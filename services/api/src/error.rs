@@ -143,6 +143,21 @@ impl ApiError {
         .retry_after(1)
     }
 
+    /// 409: the dead task was re-driven before (or is being re-driven now).
+    pub(crate) fn already_redriven(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "already-redriven",
+            "Already re-driven",
+            detail,
+        )
+    }
+
+    /// 409: the task exists but is not dead, or its dead letter is not a task.
+    pub(crate) fn not_dead(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "not-dead", "Not a dead task", detail)
+    }
+
     /// 413: the body is over `api.max_body_bytes`.
     pub(crate) fn payload_too_large(limit: usize) -> Self {
         Self::new(
@@ -336,6 +351,11 @@ impl ApiError {
     fn retry_after(mut self, seconds: u32) -> Self {
         self.retry_after_secs = Some(seconds);
         self
+    }
+
+    /// The status it is answered with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
     }
 
     /// The same error, with `cause` to be logged behind it.

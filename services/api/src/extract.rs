@@ -14,6 +14,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::ApiError;
 use crate::headers::{IDEMPOTENCY_KEY, Origin};
 
+/// A task id from a path segment; 400 quoting what was sent (its first 64
+/// characters) when it is not one.
+pub(crate) fn task_id(text: &str) -> Result<tasklane_core::task::TaskId, ApiError> {
+    text.parse().map_err(|_| {
+        let shown: String = text.chars().take(64).collect();
+        ApiError::bad_request(format!("`{shown}` is not a task id (a UUID)"))
+    })
+}
+
 /// Largest request body read (`api.max_body_bytes`), and the bytes all bodies being
 /// read or handled may hold together (`api.max_in_flight_body_bytes`).
 #[derive(Debug, Clone)]

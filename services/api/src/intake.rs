@@ -16,6 +16,7 @@ mod answer;
 mod idempotency;
 mod publish;
 mod quota;
+mod redrive;
 mod request;
 
 use std::collections::HashSet;
@@ -35,6 +36,7 @@ use idempotency::{Claimed, Claims};
 pub use idempotency::{IdempotencyKey, canonical_json};
 use publish::{Outgoing, Publisher};
 use quota::Quota;
+pub(crate) use redrive::Redrive;
 use request::ValidTask;
 pub(crate) use request::{BatchRequest, Rules, TaskRequest};
 
@@ -50,6 +52,10 @@ pub(crate) struct Intake {
     quota: Quota,
     claims: Claims,
     publisher: Publisher,
+    queue: Queue,
+    store: Store,
+    /// Dead tasks re-driven.
+    redriven: prometheus::IntCounter,
 }
 
 /// A batch item after its key was claimed.
@@ -84,8 +90,21 @@ impl Intake {
                 duplicate_window,
                 metrics.idempotent_replays,
             ),
-            publisher: Publisher::new(queue, store, metrics.submitted, metrics.publish_errors),
+            publisher: Publisher::new(
+                queue.clone(),
+                store.clone(),
+                metrics.submitted,
+                metrics.publish_errors,
+            ),
+            queue,
+            store,
+            redriven: metrics.redriven,
         }
+    }
+
+    /// Most tasks one batch or bulk re-drive may name (`api.max_batch`).
+    pub(crate) fn max_batch(&self) -> usize {
+        self.rules.max_batch()
     }
 
     /// `POST /task`.

@@ -30,6 +30,7 @@ pub(crate) struct IntakeMetrics {
     pub(crate) submitted: IntCounterVec,
     pub(crate) publish_errors: IntCounter,
     pub(crate) idempotent_replays: IntCounter,
+    pub(crate) redriven: IntCounter,
 }
 
 impl ApiMetrics {
@@ -62,6 +63,10 @@ impl ApiMetrics {
             idempotent_replays: base.counter(
                 "api_idempotent_replays_total",
                 "Requests answered from a stored idempotent response",
+            ),
+            redriven: base.counter(
+                "api_dead_letters_redriven_total",
+                "Dead tasks re-driven as new tasks (PubAck received)",
             ),
         };
         Self {

@@ -17,8 +17,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use self::problems::ProblemAnswers;
-use self::schemas::{BatchTask, TaskTypes};
-use crate::handlers::{stats, submit_batch, submit_task, task_status};
+use self::schemas::{BatchTask, RedriveRequest, TaskTypes};
+use crate::handlers::{dead_letters, stats, submit_batch, submit_task, task_status};
 
 pub(crate) use self::schemas::{
     SubmissionHeaders, accepted_status, batch_items, task_status_schema,
@@ -44,15 +44,18 @@ pub(crate) use self::schemas::{
         submit_batch::submit_batch,
         task_status::task_status,
         stats::stats,
+        dead_letters::list,
+        dead_letters::redrive_one,
+        dead_letters::redrive_many,
         ops::healthz,
         ops::readyz,
         ops::metrics,
         ops::openapi_json,
     ),
-    modifiers(&Security, &ProblemAnswers, &TaskTypes, &BatchTask),
+    modifiers(&Security, &ProblemAnswers, &TaskTypes, &BatchTask, &RedriveRequest),
     tags(
         (name = "tasks", description = "Submitting tasks and reading their records"),
-        (name = "admin", description = "Queue statistics"),
+        (name = "admin", description = "Queue statistics, and dead tasks: list and re-drive"),
         (name = "ops", description = "Probes, metrics and this description; never authenticated"),
     )
 )]

@@ -20,7 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Authenticator, Gate, Scope};
 use crate::error::{ApiError, log_causes};
-use crate::handlers::{stats, submit_batch, submit_task, task_status};
+use crate::handlers::{dead_letters, stats, submit_batch, submit_task, task_status};
 use crate::headers::{REQUEST_ID, TRACEPARENT, is_usable_request_id};
 use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;
@@ -63,6 +63,18 @@ pub(crate) fn router(
             get(task_status::task_status).layer(scoped(Scope::TasksRead)),
         )
         .route("/stats", get(stats::stats).layer(scoped(Scope::Admin)))
+        .route(
+            "/dead-letters",
+            get(dead_letters::list).layer(scoped(Scope::Admin)),
+        )
+        .route(
+            "/dead-letters/retry",
+            post(dead_letters::redrive_many).layer(scoped(Scope::Admin)),
+        )
+        .route(
+            "/dead-letters/{id}/retry",
+            post(dead_letters::redrive_one).layer(scoped(Scope::Admin)),
+        )
         .route_layer(middleware::from_fn_with_state(
             limits.request_timeout,
             deadline,

@@ -7,7 +7,7 @@
 
 /// Subject prefix of the work stream: a task of type `t` is published to `tasks.t`.
 pub const TASK_SUBJECT_PREFIX: &str = "tasks";
-/// Subject prefix of the dead-letter stream: a dead task of type `t` goes to `dlq.t`.
+/// Subject prefix of the dead-letter stream: see [`dead_letter_subject`].
 pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "dlq";
 /// Name of the durable pull consumer all worker replicas share.
 pub const CONSUMER_NAME: &str = "workers";
@@ -15,6 +15,19 @@ pub const CONSUMER_NAME: &str = "workers";
 /// The subject a task of `task_type` is published to.
 pub fn task_subject(task_type: &str) -> String {
     format!("{TASK_SUBJECT_PREFIX}.{task_type}")
+}
+
+/// The subject task `id` of `task_type` is dead-lettered to: `dlq.<id>.<type>`. The
+/// id comes first so that one task's dead letter is found by `dlq.<id>.>` and every
+/// dead letter of a type by `dlq.*.<type>`, without reading the others. An id that is
+/// not a task id (a malformed message's) cannot be a subject token safely; such a
+/// message goes to `dlq.<type>`, where it is listed but never looked up by id.
+pub fn dead_letter_subject(id: &str, task_type: &str) -> String {
+    if id.parse::<crate::task::TaskId>().is_ok() {
+        format!("{DEAD_LETTER_SUBJECT_PREFIX}.{id}.{task_type}")
+    } else {
+        format!("{DEAD_LETTER_SUBJECT_PREFIX}.{task_type}")
+    }
 }
 
 /// The subjects a stream with `prefix` captures (`tasks.>`, `dlq.>`).
@@ -33,6 +46,11 @@ pub fn inbox_prefix(client_name: &str) -> String {
 pub fn dead_letter_stream(work_stream: &str) -> String {
     format!("{work_stream}_DLQ")
 }
+
+/// The scope re-drives of dead tasks reserve their idempotency keys in: a name no
+/// tenant can have (`~` is not allowed in one), so a client's `Idempotency-Key` never
+/// meets a re-drive's.
+pub const REDRIVE_SCOPE: &str = "~redrive";
 
 /// Message headers. A task's id also travels as JetStream's own `Nats-Msg-Id`, so a
 /// repeated publish of the same task inside the duplicate window is dropped.

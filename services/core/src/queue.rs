@@ -1,6 +1,7 @@
 //! NATS JetStream: connecting, publishing with a PubAck, the topology the worker
 //! declares (see [`topology`]), and reading queue depth.
 
+mod dead_letters;
 mod error;
 mod message;
 mod topology;
@@ -13,6 +14,7 @@ use async_nats::jetstream::{self, consumer};
 use async_nats::{ConnectOptions, HeaderMap};
 use bytes::Bytes;
 
+pub use dead_letters::{DeadLetter, DeadLetterFilter};
 pub use error::{BoxError, QueueError};
 pub use message::TaskMessage;
 pub use topology::Topology;

@@ -8,7 +8,8 @@
 //! - `start_attempt_many`: counts an attempt and marks the task running, unless
 //!   finished;
 //! - `finish_many`: the outcome plus the counters, once per task however often
-//!   delivered.
+//!   delivered;
+//! - `redrive_link`: links a dead task and the task that re-drives it.
 //!
 //! The same three keep each tenant's count of outstanding tasks (accepted, not
 //! finished): +1 when a record first gets a live status, -1 when a live record gets
@@ -27,6 +28,7 @@ mod error;
 mod group_commit;
 mod idempotency;
 mod records;
+mod redrive;
 mod replicas;
 mod scripts;
 
@@ -43,6 +45,7 @@ use group_commit::GroupCommit;
 pub use idempotency::{Claim, IdempotencyState, PlannedTask, ReservationTimes};
 use records::{AttemptRequest, OutcomeRequest, OwnedIdentity};
 pub use records::{AttemptStart, Counters, FinalOutcome, RecordIdentity, TaskRecord};
+pub use redrive::RedriveLink;
 use scripts::Scripts;
 
 use crate::config::ValkeySettings;
@@ -69,6 +72,8 @@ pub struct Store {
 struct Inner {
     client: Client,
     scripts: Scripts,
+    /// How long a finished record is kept, in milliseconds.
+    ttl_ms: u64,
     queued_records: GroupCommit<OwnedIdentity, (), fred::error::Error>,
     attempt_starts: GroupCommit<AttemptRequest, AttemptStart, fred::error::Error>,
     outcomes: GroupCommit<OutcomeRequest, bool, fred::error::Error>,
@@ -146,6 +151,7 @@ impl Store {
             inner: Arc::new(Inner {
                 client,
                 scripts,
+                ttl_ms,
                 queued_records,
                 attempt_starts,
                 outcomes,

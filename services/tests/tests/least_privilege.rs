@@ -18,6 +18,7 @@ use tasklane_testkit::{
 use tokio_util::sync::CancellationToken;
 
 use crate::chart_values::{self, password};
+use crate::dead_letters::redrive;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 /// What a refused JetStream request costs: no answer comes, so the request times out.
@@ -138,6 +139,12 @@ async fn the_charts_nats_users_run_the_pipeline_and_nothing_else() {
     let stats = client.stats().await;
     assert_eq!(stats["queue"]["pending"], 0, "{stats}");
 
+    // Dead letters are read with the one message-get request the gateway may send
+    // about the dead-letter stream, and re-driven through the task subjects.
+    let listed: serde_json::Value = client.get("/dead-letters").await.json().await.unwrap();
+    assert_eq!(listed["items"][0]["id"], dead.as_str(), "{listed}");
+    assert_eq!(redrive(&client, &dead).await.status(), 202);
+
     // The gateway: no stream management, no purge, no message deletion, no
     // reading the task subjects or the worker's replies.
     let gateway = Probe::connect(&stack, "tasklane-api").await;
@@ -160,6 +167,16 @@ async fn the_charts_nats_users_run_the_pipeline_and_nothing_else() {
     assert!(work.delete_message(1).await.is_err());
     gateway
         .refused("Publish", "$JS.API.STREAM.MSG.DELETE.TASKS")
+        .await;
+    // It reads dead letters, not tasks waiting in the work stream, and deletes none.
+    assert!(work.get_raw_message(1).await.is_err());
+    gateway
+        .refused("Publish", "$JS.API.STREAM.MSG.GET.TASKS")
+        .await;
+    let dead_letters = gateway.js.get_stream_no_info("TASKS_DLQ").await.unwrap();
+    assert!(dead_letters.delete_message(1).await.is_err());
+    gateway
+        .refused("Publish", "$JS.API.STREAM.MSG.DELETE.TASKS_DLQ")
         .await;
     let _tasks = gateway.client.subscribe("tasks.>").await.unwrap();
     gateway.refused("Subscription", "tasks.>").await;
@@ -357,6 +374,9 @@ async fn the_charts_valkey_users_run_the_pipeline_and_nothing_else() {
         .await;
     let record = client.wait_for_status(&dead, "dead", DEADLINE).await;
     assert!(record["error"].is_string(), "{record}");
+    // A re-drive: the idempotency claim and the link script, as the gateway's user.
+    assert_eq!(redrive(&client, &dead).await.status(), 202);
+    assert!(client.task(&dead).await["redriven_to"].is_string());
     for id in &ids {
         client.wait_for_status(id, "succeeded", DEADLINE).await;
     }

@@ -7,6 +7,8 @@ mod audit;
 mod authentication;
 mod chart_values;
 mod credentials;
+mod ctl;
+mod dead_letters;
 mod failover;
 mod faults;
 mod http_hardening;

@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tasklane_core::store::Store;
-use tasklane_core::task::{TaskId, TaskStatus};
+use tasklane_core::task::TaskStatus;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, Cause};
@@ -41,6 +41,14 @@ struct TaskView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String, required = false)]
     error: Option<&'a str>,
+    /// The dead task this one re-drives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = "uuid", required = false)]
+    redriven_from: Option<&'a str>,
+    /// The task this dead one was re-driven as (it stays `dead`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = "uuid", required = false)]
+    redriven_to: Option<&'a str>,
 }
 
 /// Another tenant's task is answered exactly as a missing one: the record is read
@@ -60,9 +68,7 @@ pub(crate) async fn task_status(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: TaskId = id.parse().map_err(|_| {
-        ApiError::bad_request(format!("`{}` is not a task id (a UUID)", truncate(&id)))
-    })?;
+    let id = crate::extract::task_id(&id)?;
     let record = store.get_task(&id).await.map_err(|e| {
         ApiError::store_unavailable()
             .caused_by(Cause::new("task record unavailable", e).for_task(id))
@@ -85,13 +91,11 @@ pub(crate) async fn task_status(
         updated_at: &record.updated_at,
         result: result.as_deref(),
         error: record.error.as_deref(),
+        redriven_from: record.redriven_from.as_deref(),
+        redriven_to: record.redriven_to.as_deref(),
     };
     Ok(respond::json(
         StatusCode::OK,
         serde_json::to_string(&view).expect("task view serializes"),
     ))
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
 }

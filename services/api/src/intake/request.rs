@@ -107,6 +107,16 @@ impl Rules {
         }
     }
 
+    /// Most tasks one batch (or one bulk re-drive) may hold.
+    pub(crate) fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// Whether this deployment runs tasks of `task_type`.
+    pub(crate) fn is_enabled(&self, task_type: &TaskType) -> bool {
+        self.known_types.iter().any(|t| t == task_type.as_str())
+    }
+
     /// A batch holds at least one task and at most `api.max_batch`.
     pub(crate) fn check_batch_size(&self, len: usize) -> Result<(), ApiError> {
         if len == 0 {
@@ -188,6 +198,17 @@ impl TaskRequest {
 }
 
 impl ValidTask {
+    /// The task `envelope` carried, to be published again under a new id: the same
+    /// type, payload and options. It was valid when it was first accepted.
+    pub(crate) fn from_envelope(envelope: TaskEnvelope) -> Self {
+        Self {
+            task_type: envelope.task_type,
+            payload: envelope.payload,
+            max_attempts: envelope.max_attempts,
+            timeout_ms: envelope.timeout_ms,
+        }
+    }
+
     /// The envelope to publish, with a new id and the creation time fixed now.
     /// The task as it travels, under the id and creation time fixed for it.
     pub(crate) fn into_envelope(self, planned: &PlannedTask) -> TaskEnvelope {

@@ -65,6 +65,16 @@ const KINDS: &[Kind] = &[
         "a request with the same Idempotency-Key is still being handled",
     ),
     kind(
+        "already-redriven",
+        StatusCode::CONFLICT,
+        "the dead task was re-driven before, or a re-drive of it is in progress",
+    ),
+    kind(
+        "not-dead",
+        StatusCode::CONFLICT,
+        "the task is not dead, or its dead letter is not a task message",
+    ),
+    kind(
         "payload-too-large",
         StatusCode::PAYLOAD_TOO_LARGE,
         "the body is over api.max_body_bytes, or a task is larger than the queue accepts",
@@ -176,6 +186,41 @@ const OPERATIONS: &[(&str, &[&str])] = &[
             "timeout",
         ],
     ),
+    (
+        "list_dead_letters",
+        &[
+            "unauthorized",
+            "forbidden",
+            "validation",
+            "rate-limited",
+            "internal",
+            "queue-unavailable",
+            "timeout",
+        ],
+    ),
+    ("redrive_dead_letter", REDRIVE),
+    ("redrive_dead_letters", REDRIVE),
+];
+
+/// The problems re-driving dead tasks can answer with.
+const REDRIVE: &[&str] = &[
+    "bad-request",
+    "malformed-json",
+    "unauthorized",
+    "forbidden",
+    "not-found",
+    "already-redriven",
+    "not-dead",
+    "payload-too-large",
+    "unsupported-media-type",
+    "validation",
+    "rate-limited",
+    "internal",
+    "queue-unavailable",
+    "publish-unconfirmed",
+    "queue-full",
+    "store-unavailable",
+    "timeout",
 ];
 
 /// The `type` of a problem of kind `slug`.
@@ -311,6 +356,8 @@ mod tests {
             ApiError::not_found(""),
             ApiError::method_not_allowed(),
             ApiError::idempotency_in_flight(),
+            ApiError::already_redriven(""),
+            ApiError::not_dead(""),
             ApiError::payload_too_large(1),
             ApiError::unsupported_media_type(),
             ApiError::validation(""),

@@ -3,7 +3,8 @@
 //! rendered from raw JSON.
 
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
+    SchemaType, Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 
@@ -155,6 +156,55 @@ fn http_payload_rule() -> serde_json::Value {
 /// `BatchTask`: a `TaskRequest` that may also carry its own `idempotency_key`
 /// (a single task sends the `Idempotency-Key` header instead). Built from the
 /// derived `TaskRequest` schema so the two cannot drift apart.
+/// `POST /dead-letters/retry` takes exactly one of `type` and `ids`: two closed
+/// object forms, which the derive cannot say of one struct.
+pub(super) struct RedriveRequest;
+
+impl utoipa::Modify for RedriveRequest {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let registry = tasklane_tasks::Registry::built_in();
+        let by_type = ObjectBuilder::new()
+            .property(
+                "type",
+                string_enum(registry.names()).description(Some(
+                    "Every dead task of this type not re-driven yet, oldest first, at most \
+                     `api.max_batch` per request.",
+                )),
+            )
+            .required("type")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let by_ids = ObjectBuilder::new()
+            .property(
+                "ids",
+                ArrayBuilder::new()
+                    .items(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::Custom("uuid".to_string()))),
+                    )
+                    .min_items(Some(1))
+                    .max_items(Some(1000))
+                    .description(Some(
+                        "These dead tasks, at most `api.max_batch` (1000 by default).",
+                    )),
+            )
+            .required("ids")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let request = OneOfBuilder::new()
+            .item(by_type)
+            .item(by_ids)
+            .description(Some(
+                "Which dead tasks to re-drive: exactly one of `type` and `ids`.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .insert("BulkRedrive".to_string(), Schema::OneOf(request).into());
+    }
+}
+
 pub(super) struct BatchTask;
 
 impl utoipa::Modify for BatchTask {

@@ -112,6 +112,9 @@ pub enum QueueError {
     /// The stream's or the consumer's state could not be read.
     #[error("reading queue depth: {0}")]
     Depth(#[source] BoxError),
+    /// The dead-letter stream could not be read.
+    #[error("reading the dead-letter stream: {0}")]
+    DeadLetters(#[source] BoxError),
     /// Buffered messages could not be flushed to the server.
     #[error("flushing to nats: {0}")]
     Flush(#[source] async_nats::client::FlushError),

@@ -32,6 +32,10 @@ pub struct TaskRecord {
     pub result: Option<String>,
     /// Why the last attempt failed, or why the task died.
     pub error: Option<String>,
+    /// The dead task this one re-drives.
+    pub redriven_from: Option<String>,
+    /// The task this dead one was re-driven as.
+    pub redriven_to: Option<String>,
 }
 
 /// What `start_attempt` found.
@@ -298,6 +302,8 @@ pub(crate) fn parse_record(fields: HashMap<String, String>) -> Option<TaskRecord
         updated_at: get("updated_at"),
         result: fields.get("result").cloned(),
         error: fields.get("error").cloned(),
+        redriven_from: fields.get("redriven_from").cloned(),
+        redriven_to: fields.get("redriven_to").cloned(),
     })
 }
 

@@ -22,6 +22,7 @@ pub(crate) struct Scripts {
     pub(crate) idempotency_reserve: Script,
     pub(crate) admit_many: Script,
     pub(crate) idempotency_let_go: Script,
+    pub(crate) redrive_link: Script,
 }
 
 impl Scripts {
@@ -47,6 +48,7 @@ impl Scripts {
             idempotency_reserve: Script::from_lua(include_str!("scripts/idempotency_reserve.lua")),
             admit_many: Script::from_lua(include_str!("scripts/admit_many.lua")),
             idempotency_let_go: Script::from_lua(include_str!("scripts/idempotency_let_go.lua")),
+            redrive_link: Script::from_lua(include_str!("scripts/redrive_link.lua")),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::Message;
-use tasklane_core::names::{DEAD_LETTER_SUBJECT_PREFIX, headers};
+use tasklane_core::names::{dead_letter_subject, headers};
 use tasklane_core::queue::{Queue, QueueError};
 use tasklane_core::task::bounded_error;
 
@@ -38,7 +38,7 @@ pub async fn publish(
     // publishes again on redelivery, and JetStream drops the duplicate.
     queue
         .publish(
-            format!("{DEAD_LETTER_SUBJECT_PREFIX}.{task_type}"),
+            dead_letter_subject(id, task_type),
             id,
             dead_headers,
             message.payload.clone(),
