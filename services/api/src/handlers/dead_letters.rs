@@ -42,9 +42,10 @@ pub(crate) struct PageQuery {
 #[derive(Serialize, utoipa::ToSchema)]
 struct DeadLetterPage {
     items: Vec<DeadLetterItem>,
-    /// Pass as `cursor` for the next page; `null` once this page reached the newest
-    /// dead letter. A cursor stays valid: dead letters that arrive later are on the
-    /// pages after it, so a walk sees each dead letter once.
+    /// Pass as `cursor` for the next page; `null` when this page holds fewer than
+    /// `limit` dead letters, having reached the newest (a full page that ends with the
+    /// newest is followed by an empty one). A cursor stays valid: dead letters that
+    /// arrive later are on the pages after it, so a walk sees each dead letter once.
     next_cursor: Option<String>,
 }
 
