@@ -251,6 +251,12 @@ async fn task_lookup_errors_and_unknown_routes_are_problems() {
         (
             "DELETE",
             "/task/01a20000-0000-7000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
+        ("DELETE", "/task/not-a-uuid", StatusCode::BAD_REQUEST),
+        (
+            "PATCH",
+            "/task/01a20000-0000-7000-8000-000000000000",
             StatusCode::METHOD_NOT_ALLOWED,
         ),
         ("PUT", "/task", StatusCode::METHOD_NOT_ALLOWED),

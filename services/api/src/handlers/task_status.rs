@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tasklane_core::store::Store;
+use tasklane_core::store::{Store, TaskRecord};
 use tasklane_core::task::{TaskId, TaskStatus};
 
 use crate::auth::Principal;
@@ -16,7 +16,7 @@ use crate::respond;
 /// A task's record.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = TaskRecord)]
-struct TaskView<'a> {
+pub(crate) struct TaskView<'a> {
     #[schema(value_type = String, format = "uuid")]
     id: &'a str,
     /// The task type.
@@ -37,7 +37,8 @@ struct TaskView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = serde_json::Value, required = false)]
     result: Option<&'a RawValue>,
-    /// Why the last attempt failed, once `failed` or `dead`.
+    /// Why the last attempt failed, once `failed` or `dead` (and on a cancelled task
+    /// whose attempt had failed before).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String, required = false)]
     error: Option<&'a str>,
@@ -60,18 +61,25 @@ pub(crate) async fn task_status(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: TaskId = id.parse().map_err(|_| {
-        ApiError::bad_request(format!("`{}` is not a task id (a UUID)", truncate(&id)))
-    })?;
+    let id = parse_id(&id)?;
     let record = store.get_task(&id).await.map_err(|e| {
         ApiError::store_unavailable()
             .caused_by(Cause::new("task record unavailable", e).for_task(id))
     })?;
     let Some(record) = record.filter(|record| *record.tenant == *principal.tenant) else {
-        return Err(ApiError::not_found(format!(
-            "no task {id} (unknown, or its record expired)"
-        )));
+        return Err(ApiError::task_not_found(id));
     };
+    Ok(render(&record))
+}
+
+/// The task id in a path, or 400.
+pub(crate) fn parse_id(id: &str) -> Result<TaskId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("`{}` is not a task id (a UUID)", truncate(id))))
+}
+
+/// A record as the API shows it.
+pub(crate) fn render(record: &TaskRecord) -> Response {
     let result: Option<Box<RawValue>> = record
         .result
         .as_deref()
@@ -86,10 +94,10 @@ pub(crate) async fn task_status(
         result: result.as_deref(),
         error: record.error.as_deref(),
     };
-    Ok(respond::json(
+    respond::json(
         StatusCode::OK,
         serde_json::to_string(&view).expect("task view serializes"),
-    ))
+    )
 }
 
 fn truncate(s: &str) -> String {

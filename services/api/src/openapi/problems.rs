@@ -65,6 +65,11 @@ const KINDS: &[Kind] = &[
         "a request with the same Idempotency-Key is still being handled",
     ),
     kind(
+        "already-finished",
+        StatusCode::CONFLICT,
+        "the task already finished (succeeded, failed, dead or cancelled); nothing was changed",
+    ),
+    kind(
         "payload-too-large",
         StatusCode::PAYLOAD_TOO_LARGE,
         "the body is over api.max_body_bytes, or a task is larger than the queue accepts",
@@ -126,6 +131,10 @@ const KINDS: &[Kind] = &[
     ),
 ];
 
+/// Problems of a status that otherwise comes with `Retry-After` that do not: a
+/// finished task stays finished, so there is nothing to retry.
+const FINAL: &[&str] = &["already-finished"];
+
 /// The problems a task submission can answer with.
 const SUBMIT: &[&str] = &[
     "malformed-json",
@@ -165,6 +174,20 @@ const OPERATIONS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "cancel_task",
+        &[
+            "bad-request",
+            "unauthorized",
+            "forbidden",
+            "not-found",
+            "already-finished",
+            "rate-limited",
+            "internal",
+            "store-unavailable",
+            "timeout",
+        ],
+    ),
+    (
         "stats",
         &[
             "unauthorized",
@@ -195,7 +218,10 @@ impl utoipa::Modify for ProblemAnswers {
             .schemas
             .insert("Problem".to_string(), problem_schema().into());
         for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
                 let id = operation.operation_id.as_deref().unwrap_or_default();
                 if let Some((_, slugs)) = OPERATIONS.iter().find(|(name, _)| *name == id) {
                     add_problems(operation, slugs);
@@ -286,7 +312,8 @@ fn add_problems(operation: &mut Operation, slugs: &[&str]) {
             PROBLEM_JSON,
             ContentBuilder::new().schema(Some(schema)).build(),
         );
-        for (name, header) in problem_headers(status) {
+        let retry_after = kinds.iter().any(|kind| !FINAL.contains(&kind.slug));
+        for (name, header) in problem_headers(status, retry_after) {
             response = response.header(name, header);
         }
         operation
@@ -309,6 +336,7 @@ mod tests {
             ApiError::malformed_json(""),
             ApiError::bad_request(""),
             ApiError::not_found(""),
+            ApiError::already_finished(tasklane_core::task::TaskId::new(), "succeeded"),
             ApiError::method_not_allowed(),
             ApiError::idempotency_in_flight(),
             ApiError::payload_too_large(1),

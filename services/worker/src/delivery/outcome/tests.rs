@@ -89,6 +89,18 @@ fn admit_runs_fresh_attempts_and_stops_duplicates_exhausted_and_overdelivered_ta
             Err(Decision::AlreadyFinished(TaskStatus::Dead)),
         ),
         (
+            "a cancelled task is only acknowledged",
+            AttemptStart::Cancelled,
+            1,
+            Err(Decision::Cancelled),
+        ),
+        (
+            "a cancelled task is acknowledged even over the delivery limit",
+            AttemptStart::Cancelled,
+            DELIVERY_LIMIT + 1,
+            Err(Decision::Cancelled),
+        ),
+        (
             "a late redelivery of a task whose finished record expired",
             AttemptStart::RecordExpired,
             3,
