@@ -1,7 +1,8 @@
 //! Cancellation (`DELETE /task/{id}`): a queued task never runs and its message is
-//! acknowledged, a finished task is 409, and a tenant can only cancel its own tasks.
+//! acknowledged, a running handler is stopped within seconds and never retried, a
+//! finished task is 409, and a tenant can only cancel its own tasks.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use reqwest::{Response, StatusCode};
@@ -152,6 +153,154 @@ async fn a_queued_task_cancelled_before_any_worker_never_runs_and_its_message_is
     assert!(again.headers().get("retry-after").is_none());
     assert!(problem_type(again).await.ends_with("#already-finished"));
     assert_eq!(client.stats().await["cancelled_count"], 1);
+    worker.stop().await;
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_running_task_stops_its_handler_within_seconds_and_it_is_never_retried() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let worker = stack.worker(&[("TASKLANE_WORKER__CONCURRENCY", "1")]).await;
+    let client = api.client();
+    let worker_client = worker.client();
+    let id = client
+        .submit(&json!({"type": "sleep", "payload": {"ms": 10_000}, "max_attempts": 3}))
+        .await;
+    client
+        .wait_for_status(&id, "running", Duration::from_secs(10))
+        .await;
+
+    let cancelled_at = Instant::now();
+    let response = delete(&client, &id, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let record: Value = response.json().await.unwrap();
+    assert_eq!(record["status"], "cancelled");
+    assert_eq!(record["attempts"], 1);
+
+    // The worker runs one task at a time: the next one starts only once the sleep
+    // was stopped, which left alone would hold the slot for about 10 s more.
+    let next = client
+        .submit(&json!({"type": "echo", "payload": {"after": "cancel"}}))
+        .await;
+    client
+        .wait_for_status(&next, "succeeded", Duration::from_secs(7))
+        .await;
+    eprintln!(
+        "the next task finished {:?} after the cancellation",
+        cancelled_at.elapsed()
+    );
+    eventually(DEADLINE, "no task in flight", || async {
+        let metrics = worker_client.metrics().await;
+        (metric_value(&metrics, "worker_tasks_in_flight", &[]) == 0.0).then_some(())
+    })
+    .await;
+    wait_drained(&stack).await;
+
+    // Past every retry delay and the ack wait: nothing comes back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let record = client.task(&id).await;
+    assert_eq!(record["status"], "cancelled");
+    assert_eq!(record["attempts"], 1, "the attempt was not retried");
+    let (pending, ack_pending, redelivered) = consumer_counts(&stack).await;
+    assert_eq!((pending, ack_pending, redelivered), (0, 0, 0));
+    let metrics = worker_client.metrics().await;
+    let of_sleep = |name: &str| metric_value(&metrics, name, &[("type", "sleep")]);
+    assert_eq!(of_sleep("worker_tasks_cancelled_total"), 1.0);
+    assert_eq!(of_sleep("worker_tasks_processed_total"), 0.0);
+    assert_eq!(of_sleep("worker_tasks_retried_total"), 0.0);
+    assert_eq!(of_sleep("worker_tasks_errors_total"), 0.0);
+    assert_eq!(of_sleep("worker_tasks_redelivered_total"), 0.0);
+    let stats = client.stats().await;
+    assert_eq!(stats["cancelled_count"], 1);
+    assert_eq!(stats["worker_processed_count"], 1, "only the echo");
+    assert_eq!(
+        metric_value(
+            &api.ops_client().metrics().await,
+            "api_tasks_cancelled_total",
+            &[("previous_status", "running")]
+        ),
+        1.0
+    );
+    worker.stop().await;
+    api.stop().await;
+}
+
+/// Cancellations that land around the moment tasks finish: each task ends either
+/// cancelled (the DELETE answered 200) or with its outcome (409), never both, and
+/// the counters agree with the answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_racing_the_finish_is_decided_once_and_the_counters_agree() {
+    let stack = Stack::start();
+    let settings = stack.settings(&[]);
+    let store = Store::connect(&settings.valkey, settings.results.ttl).unwrap();
+    let api = stack.api(&[]).await;
+    let worker = stack
+        .worker(&[("TASKLANE_WORKER__CONCURRENCY", "64")])
+        .await;
+    let client = api.client();
+    const TASKS: u64 = 40;
+    let ids = client
+        .submit_batch(
+            (0..TASKS)
+                .map(|i| json!({"type": "sleep", "payload": {"ms": 1000 + i * 15}}))
+                .collect(),
+        )
+        .await;
+    for id in &ids {
+        client
+            .wait_for_status(id, "running", Duration::from_secs(10))
+            .await;
+    }
+    // Task i ends about 1000 + 15 i ms after it started and is cancelled about
+    // 600 + 40 i ms after: the early ones are cancelled while they run, the late
+    // ones after their end, those in between around it. Which side each falls on
+    // depends on timing; the rule checked below does not.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut cancelled = Vec::new();
+    let mut finished = Vec::new();
+    for id in &ids {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let response = delete(&client, id, None).await;
+        match response.status() {
+            StatusCode::OK => cancelled.push(id.clone()),
+            StatusCode::CONFLICT => finished.push(id.clone()),
+            other => panic!("DELETE {id} answered {other}"),
+        }
+    }
+    wait_drained(&stack).await;
+    for id in &cancelled {
+        assert_eq!(client.task(id).await["status"], "cancelled", "{id}");
+    }
+    for id in &finished {
+        assert_eq!(client.task(id).await["status"], "succeeded", "{id}");
+    }
+    let stats = client
+        .wait_for_stats("counters settled", DEADLINE, |s| {
+            s["worker_processed_count"] == finished.len() as u64
+        })
+        .await;
+    assert_eq!(stats["cancelled_count"], cancelled.len() as u64, "{stats}");
+    assert_eq!(stats["worker_succeeded_count"], finished.len() as u64);
+    let metrics = worker.client().metrics().await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "worker_tasks_processed_total",
+            &[("type", "sleep"), ("outcome", "succeeded")]
+        ),
+        finished.len() as f64
+    );
+    assert_eq!(
+        metric_value(&metrics, "worker_tasks_retried_total", &[("type", "sleep")]),
+        0.0
+    );
+    assert_eq!(store.outstanding("default").await.unwrap(), 0);
+    eprintln!(
+        "{} cancelled, {} finished first",
+        cancelled.len(),
+        finished.len()
+    );
     worker.stop().await;
     api.stop().await;
 }

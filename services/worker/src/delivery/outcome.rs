@@ -6,7 +6,8 @@
 //! worker is dead-lettered, and so is a message redelivered beyond
 //! [`DELIVERY_LIMIT`], without running it
 //! again. After the handler ran, [`decide`] turns what it returned into one
-//! [`Decision`]: finish, retry after a delay, dead-letter, defer, or hand back.
+//! [`Decision`]: finish, retry after a delay, dead-letter, defer, hand back, or
+//! (the task was cancelled meanwhile) only acknowledge.
 
 use std::fmt;
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub enum AttemptResult {
     Panicked(String),
     /// The shutdown grace period ended the attempt before the handler did.
     HandedBack,
+    /// The task was cancelled while the handler ran; the handler was stopped.
+    Cancelled,
 }
 
 /// What to do with a delivery; `settle` carries it out.
@@ -44,8 +47,8 @@ pub enum Decision {
     /// A late redelivery of a task whose finished record has expired: a duplicate
     /// too. Only ack.
     FinishedLongAgo,
-    /// The task was cancelled before this delivery: it has its final status
-    /// already and does not run. Only ack.
+    /// The task was cancelled, before this delivery or while it ran: it has its
+    /// final status already and is not retried. Only ack.
     Cancelled,
     /// Store the task's outcome, then ack.
     Finish(Finish),
@@ -147,6 +150,7 @@ pub fn decide(
     let error = match result {
         AttemptResult::Succeeded(result) => return Decision::Finish(Finish::Succeeded(result)),
         AttemptResult::HandedBack => return Decision::HandBack,
+        AttemptResult::Cancelled => return Decision::Cancelled,
         AttemptResult::Failed(HandlerError::Permanent(error)) => {
             return Decision::Finish(Finish::Failed(bounded_error(error)));
         }

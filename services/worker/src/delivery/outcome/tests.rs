@@ -237,6 +237,22 @@ fn decide_finishes_retries_dead_letters_or_hands_back() {
             retry(500, "handler panicked: boom"),
         ),
         (
+            "stopped by a cancellation with attempts left: not retried",
+            1,
+            3,
+            AttemptResult::Cancelled,
+            0.0,
+            Decision::Cancelled,
+        ),
+        (
+            "stopped by a cancellation on the last attempt: not dead",
+            3,
+            3,
+            AttemptResult::Cancelled,
+            0.0,
+            Decision::Cancelled,
+        ),
+        (
             "panic on the last attempt",
             2,
             2,
