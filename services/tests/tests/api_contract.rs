@@ -370,6 +370,7 @@ async fn stats_and_health_have_the_contract_shape() {
         "worker_succeeded_count",
         "worker_failed_count",
         "dead_letter_count",
+        "cancelled_count",
     ] {
         assert!(
             stats[field].is_u64(),
