@@ -72,11 +72,11 @@ fn terminal_aware(body: &str) -> Script {
 
 /// `expire_if_cancelled(key, status, ttl_ms)`: a cancelled record waits without an
 /// expiry while its message may still be delivered; the scripts a worker runs as it
-/// lets go of that message give it the records' ttl (once: a later delivery does not
-/// extend it).
+/// lets go of that message give it the records' ttl (once, `NX`: a later delivery
+/// does not extend it; and no command beyond `PEXPIRE`, which the worker's Valkey
+/// user may send).
 const EXPIRE_IF_CANCELLED: &str = "local function expire_if_cancelled(key, status, ttl) \
-    if status == 'cancelled' and redis.call('PTTL', key) == -1 then \
-    redis.call('PEXPIRE', key, ttl) end end";
+    if status == 'cancelled' then redis.call('PEXPIRE', key, ttl, 'NX') end end";
 
 /// `local TERMINAL = {succeeded = true, ...}`: a local, because Valkey refuses scripts
 /// that create globals.

@@ -17,7 +17,8 @@ if TERMINAL[status] then return {'finished', status} end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated_at', ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'cancelled', 1)
 -- Records from before the count existed were never opened: never go below zero.
-if redis.call('DECR', outstanding_key(tenant)) < 0 then
+-- (INCRBY -1, not DECR: the gateway's Valkey user may send INCRBY.)
+if redis.call('INCRBY', outstanding_key(tenant), -1) < 0 then
   redis.call('SET', outstanding_key(tenant), 0)
 end
 local reply = {'cancelled', status}
