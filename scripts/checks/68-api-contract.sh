@@ -90,13 +90,16 @@ echo "GET /openapi.json = docs/openapi.json ($(wc -c <docs/openapi.json) bytes)"
 # One worker: Python 3.11 before 3.11.8 can fail compiling in two threads at once
 # (hypothesis does, to describe its strategies). Run from $work, where schemathesis
 # keeps its cache.
+# use_after_free (a GET after a DELETE must be 404) is left out: DELETE /task/{id}
+# cancels the task, and its record, status `cancelled`, stays readable like every
+# final record (services/tests/tests/cancellation.rs checks that answer).
 contract() {  # contract SCHEMA [OPTIONS...]: schemathesis against the live gateway
   local schema=$1; shift
   (cd "$work" && SCHEMATHESIS_HOOKS=contract_hooks \
     PYTHONPATH="$root/scripts/checks/lib" timeout --signal=INT --kill-after=10 "$DEADLINE" \
     "$SCHEMATHESIS" run "$schema" --url "$api" \
     --header "Authorization: Bearer $token" \
-    --checks all \
+    --checks all --exclude-checks use_after_free \
     --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
     --request-timeout 10 --workers 1 --no-color "$@")
 }

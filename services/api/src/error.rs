@@ -122,6 +122,22 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
 
+    /// 404: no task `id` for this tenant. Another tenant's task gets exactly this
+    /// answer, so a caller cannot tell that the id exists.
+    pub(crate) fn task_not_found(id: TaskId) -> Self {
+        Self::not_found(format!("no task {id} (unknown, or its record expired)"))
+    }
+
+    /// 409: the task already ended with `status`; a cancellation changes nothing.
+    pub(crate) fn already_finished(id: TaskId, status: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "already-finished",
+            "Task already finished",
+            format!("task {id} already finished with status `{status}`; nothing was changed"),
+        )
+    }
+
     /// 405: the path exists, the method does not.
     pub(crate) fn method_not_allowed() -> Self {
         Self::new(

@@ -2,6 +2,7 @@
 //! responds; submission is in `intake`, rendering in `respond`.
 
 pub(crate) mod dead_letters;
+pub(crate) mod cancel_task;
 pub(crate) mod stats;
 pub(crate) mod submit_batch;
 pub(crate) mod submit_task;

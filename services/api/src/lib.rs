@@ -8,6 +8,7 @@
 
 mod audit;
 mod auth;
+mod cancel;
 mod error;
 mod extract;
 mod handlers;

@@ -1,5 +1,5 @@
 //! The gateway's metric families (names fixed by the product contract): HTTP traffic,
-//! recorded by [`track`], and submissions, recorded by intake.
+//! recorded by [`track`], submissions, recorded by intake, and cancellations.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,8 @@ pub(crate) struct ApiMetrics {
     pub(crate) base: Arc<BaseMetrics>,
     pub(crate) http: Arc<HttpMetrics>,
     pub(crate) intake: IntakeMetrics,
+    /// `api_tasks_cancelled_total{previous_status}`, recorded by `cancel`.
+    pub(crate) cancelled: IntCounterVec,
 }
 
 /// Requests by route and status, as [`track`] sees them.
@@ -69,10 +71,16 @@ impl ApiMetrics {
                 "Dead tasks re-driven as new tasks (PubAck received)",
             ),
         };
+        let cancelled = base.counter_vec(
+            "api_tasks_cancelled_total",
+            "Tasks cancelled, by the status they had (queued, running)",
+            &["previous_status"],
+        );
         Self {
             base: Arc::new(base),
             http: Arc::new(http),
             intake,
+            cancelled,
         }
     }
 }

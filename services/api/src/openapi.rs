@@ -18,7 +18,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use self::problems::ProblemAnswers;
 use self::schemas::{BatchTask, RedriveRequest, TaskTypes};
-use crate::handlers::{dead_letters, stats, submit_batch, submit_task, task_status};
+use crate::handlers::{cancel_task, dead_letters, stats, submit_batch, submit_task, task_status};
 
 pub(crate) use self::schemas::{
     SubmissionHeaders, accepted_status, batch_items, task_status_schema,
@@ -43,6 +43,7 @@ pub(crate) use self::schemas::{
         submit_task::submit_task,
         submit_batch::submit_batch,
         task_status::task_status,
+        cancel_task::cancel_task,
         stats::stats,
         dead_letters::list,
         dead_letters::redrive_one,
@@ -54,7 +55,7 @@ pub(crate) use self::schemas::{
     ),
     modifiers(&Security, &ProblemAnswers, &TaskTypes, &BatchTask, &RedriveRequest),
     tags(
-        (name = "tasks", description = "Submitting tasks and reading their records"),
+        (name = "tasks", description = "Submitting tasks, reading their records and cancelling them"),
         (name = "admin", description = "Queue statistics, and dead tasks: list and re-drive"),
         (name = "ops", description = "Probes, metrics and this description; never authenticated"),
     )
@@ -158,6 +159,7 @@ mod tests {
             ("/task", "post", "tasks:write"),
             ("/tasks", "post", "tasks:write"),
             ("/task/{id}", "get", "tasks:read"),
+            ("/task/{id}", "delete", "tasks:write"),
             ("/stats", "get", "admin"),
         ] {
             let operation = &doc["paths"][path][method];

@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tasklane_core::config::ApiSettings;
 use tasklane_core::trace_context::TraceParent;
 use tasklane_core::{ops, problem, telemetry};
@@ -20,7 +20,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Authenticator, Gate, Scope};
 use crate::error::{ApiError, log_causes};
-use crate::handlers::{dead_letters, stats, submit_batch, submit_task, task_status};
+use crate::handlers::{
+    cancel_task, dead_letters, stats, submit_batch, submit_task, task_status,
+};
 use crate::headers::{REQUEST_ID, TRACEPARENT, is_usable_request_id};
 use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;
@@ -60,7 +62,11 @@ pub(crate) fn router(
         )
         .route(
             "/task/{id}",
-            get(task_status::task_status).layer(scoped(Scope::TasksRead)),
+            // Each method keeps its own scope: a layer on a method router covers
+            // every method added before it.
+            get(task_status::task_status)
+                .layer(scoped(Scope::TasksRead))
+                .merge(delete(cancel_task::cancel_task).layer(scoped(Scope::TasksWrite))),
         )
         .route("/stats", get(stats::stats).layer(scoped(Scope::Admin)))
         .route(

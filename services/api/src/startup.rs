@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
+use crate::cancel::Canceller;
 use crate::extract::BodyLimit;
 use crate::intake::{Intake, Rules};
 use crate::metrics::ApiMetrics;
@@ -71,6 +72,7 @@ impl Gateway {
         let readiness = GatewayReadiness::new(queue.clone(), store.clone(), shutdown);
         let state = AppState::new(
             intake,
+            Canceller::new(store.clone(), metrics.cancelled),
             queue.clone(),
             store,
             BodyLimit::new(api.max_body_bytes, api.max_in_flight_body_bytes),

@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 use tasklane_core::queue::Queue;
 use tasklane_core::store::Store;
 
+use crate::cancel::Canceller;
 use crate::extract::BodyLimit;
 use crate::handlers::stats::StatsCache;
 use crate::intake::Intake;
@@ -18,16 +19,24 @@ pub(crate) struct AppState {
     store: Store,
     body_limit: BodyLimit,
     stats: Arc<StatsCache>,
+    canceller: Arc<Canceller>,
 }
 
 impl AppState {
-    pub(crate) fn new(intake: Intake, queue: Queue, store: Store, body_limit: BodyLimit) -> Self {
+    pub(crate) fn new(
+        intake: Intake,
+        canceller: Canceller,
+        queue: Queue,
+        store: Store,
+        body_limit: BodyLimit,
+    ) -> Self {
         Self {
             intake: Arc::new(intake),
             queue,
             store,
             body_limit,
             stats: Arc::default(),
+            canceller: Arc::new(canceller),
         }
     }
 }

@@ -10,12 +10,13 @@
 //! - `finish_many`: the outcome plus the counters, once per task however often
 //!   delivered;
 //! - `redrive_link`: links a dead task and the task that re-drives it.
+//! - `cancel`: the final `cancelled` status and its counter, unless finished.
 //!
-//! The same three keep each tenant's count of outstanding tasks (accepted, not
+//! The same four keep each tenant's count of outstanding tasks (accepted, not
 //! finished): +1 when a record first gets a live status, -1 when a live record gets
-//! its outcome, so the count moves exactly when a record does and cannot drift from
-//! the records. `admit_many` reads it, with the tenant's rate limit, before a
-//! submission.
+//! its outcome or is cancelled, so the count moves exactly when a record does and
+//! cannot drift from the records. `admit_many` reads it, with the tenant's rate
+//! limit, before a submission.
 //!
 //! Each script takes many tasks, and the per-task writes (and admissions) of
 //! concurrent requests and deliveries share calls through [`GroupCommit`]: a script
@@ -23,6 +24,7 @@
 //! one task sees.
 
 mod admission;
+mod cancellation;
 mod connection;
 mod error;
 mod group_commit;
@@ -39,6 +41,7 @@ use fred::prelude::*;
 
 use admission::AdmitRequest;
 pub use admission::{Admission, TenantLimits};
+pub use cancellation::Cancellation;
 use connection::build_client;
 pub use error::StoreError;
 use group_commit::GroupCommit;

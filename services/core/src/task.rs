@@ -133,16 +133,19 @@ pub enum TaskStatus {
     Failed,
     /// Attempts ran out; the task is in the dead-letter stream.
     Dead,
+    /// `DELETE /task/{id}` stopped it before it finished; it never runs again.
+    Cancelled,
 }
 
 impl TaskStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [TaskStatus; 5] = [
+    pub const ALL: [TaskStatus; 6] = [
         Self::Queued,
         Self::Running,
         Self::Succeeded,
         Self::Failed,
         Self::Dead,
+        Self::Cancelled,
     ];
 
     /// The name stored in records and shown by the API.
@@ -153,6 +156,7 @@ impl TaskStatus {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -164,13 +168,17 @@ impl TaskStatus {
             "succeeded" => Self::Succeeded,
             "failed" => Self::Failed,
             "dead" => Self::Dead,
+            "cancelled" => Self::Cancelled,
             _ => return None,
         })
     }
 
     /// Final: the record never changes again.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Dead)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Dead | Self::Cancelled
+        )
     }
 }
 
@@ -284,7 +292,12 @@ mod tests {
     #[test]
     fn status_order_is_lifecycle_order() {
         assert!(!TaskStatus::Running.is_terminal());
-        for s in [TaskStatus::Succeeded, TaskStatus::Failed, TaskStatus::Dead] {
+        for s in [
+            TaskStatus::Succeeded,
+            TaskStatus::Failed,
+            TaskStatus::Dead,
+            TaskStatus::Cancelled,
+        ] {
             assert!(s.is_terminal());
             assert_eq!(TaskStatus::parse(s.as_str()), Some(s));
         }

@@ -251,6 +251,12 @@ async fn task_lookup_errors_and_unknown_routes_are_problems() {
         (
             "DELETE",
             "/task/01a20000-0000-7000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
+        ("DELETE", "/task/not-a-uuid", StatusCode::BAD_REQUEST),
+        (
+            "PATCH",
+            "/task/01a20000-0000-7000-8000-000000000000",
             StatusCode::METHOD_NOT_ALLOWED,
         ),
         ("PUT", "/task", StatusCode::METHOD_NOT_ALLOWED),
@@ -364,6 +370,7 @@ async fn stats_and_health_have_the_contract_shape() {
         "worker_succeeded_count",
         "worker_failed_count",
         "dead_letter_count",
+        "cancelled_count",
     ] {
         assert!(
             stats[field].is_u64(),

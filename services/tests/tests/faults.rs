@@ -373,3 +373,45 @@ async fn a_nats_restart_mid_run_answers_503_while_down_and_loses_nothing() {
         20.0
     );
 }
+
+/// A task cancelled while the worker running it is dead (killed with -9, its
+/// message still held until the ack wait runs out) is acknowledged without running
+/// by the worker that gets it next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_cancelled_while_its_worker_is_killed_never_runs_again() {
+    let stack = Stack::start();
+    let api = stack.api(&[]).await;
+    let client = api.client();
+    let mut worker = stack.worker_process(&[]);
+    worker.wait_ready().await;
+    let id = client
+        .submit(&json!({"type": "sleep", "payload": {"ms": 30_000}, "max_attempts": 5}))
+        .await;
+    client
+        .wait_for_status(&id, "running", Duration::from_secs(15))
+        .await;
+    worker.kill9();
+    let response = crate::cancellation::delete(&client, &id, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let mut next = stack.worker_process(&[]);
+    next.wait_ready().await;
+    crate::cancellation::wait_drained(&stack).await;
+    let metrics = next.client().metrics().await;
+    let of_sleep = |name: &str| metric_value(&metrics, name, &[("type", "sleep")]);
+    assert_eq!(
+        of_sleep("worker_tasks_cancelled_total"),
+        1.0,
+        "acknowledged as cancelled"
+    );
+    assert_eq!(of_sleep("worker_task_duration_seconds_count"), 0.0);
+    assert_eq!(of_sleep("worker_tasks_processed_total"), 0.0);
+    let record = client.task(&id).await;
+    assert_eq!(record["status"], "cancelled");
+    assert_eq!(record["attempts"], 1, "no attempt after the restart");
+    assert_eq!(stack.work_stream_messages().await, 0);
+    let stats = client.stats().await;
+    assert_eq!(stats["cancelled_count"], 1);
+    assert_eq!(stats["worker_processed_count"], 0);
+    assert_eq!(next.terminate(Duration::from_secs(30)).code(), Some(0));
+}

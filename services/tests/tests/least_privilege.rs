@@ -11,6 +11,7 @@ use async_nats::{ConnectOptions, Event};
 use serde_json::json;
 use tasklane_core::Settings;
 use tasklane_core::names::inbox_prefix;
+use tasklane_testkit::client::metric_value;
 use tasklane_testkit::resp::{self, Reply};
 use tasklane_testkit::{
     AppHandle, NatsConfig, NatsServer, Stack, ValkeyConfig, ValkeyServer, eventually,
@@ -380,8 +381,37 @@ async fn the_charts_valkey_users_run_the_pipeline_and_nothing_else() {
     for id in &ids {
         client.wait_for_status(id, "succeeded", DEADLINE).await;
     }
+    // A cancellation: the gateway's script, then the worker's poll that stops the
+    // handler and gives the record its expiry.
+    let long = client
+        .submit(&json!({"type": "sleep", "payload": {"ms": 20_000}}))
+        .await;
+    client.wait_for_status(&long, "running", DEADLINE).await;
+    let cancel = client
+        .http()
+        .delete(client.url(&format!("/task/{long}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+    let worker_metrics = worker.client();
+    eventually(
+        DEADLINE,
+        "the worker stopped the cancelled task",
+        || async {
+            let metrics = worker_metrics.metrics().await;
+            let stopped = metric_value(
+                &metrics,
+                "worker_tasks_cancelled_total",
+                &[("type", "sleep")],
+            );
+            (stopped == 1.0).then_some(())
+        },
+    )
+    .await;
     let stats = client.stats().await;
     assert_eq!(stats["worker_succeeded_count"], 4, "{stats}");
+    assert_eq!(stats["cancelled_count"], 1, "{stats}");
 
     for user in ["tasklane-api", "tasklane-worker"] {
         assert_refused(port, user, &["FLUSHALL"]);

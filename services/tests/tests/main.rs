@@ -5,6 +5,7 @@
 mod api_contract;
 mod audit;
 mod authentication;
+mod cancellation;
 mod chart_values;
 mod credentials;
 mod ctl;

@@ -204,9 +204,16 @@ fn catalog() -> BTreeSet<String> {
 async fn the_binaries_expose_exactly_the_metric_catalog() {
     let stack = Stack::start();
     let api = stack.api(&[]).await;
-    let worker = stack.worker(&[]).await;
     let client = api.client();
-    // Traffic that gives every labelled family at least one series.
+    // Traffic that gives every labelled family at least one series: a task
+    // cancelled before any worker runs, which the worker then acknowledges, ...
+    let cancelled = client.submit(&json!({"payload": 0})).await;
+    let cancel = client
+        .http()
+        .delete(client.url(&format!("/task/{cancelled}")));
+    assert_eq!(cancel.send().await.unwrap().status(), 200);
+    let worker = stack.worker(&[]).await;
+    // ... and the rest.
     client.submit(&json!({"payload": 1})).await;
     client
         .submit(&json!({"type": "fail", "payload": {"fail_times": 5}, "max_attempts": 2}))
@@ -221,7 +228,7 @@ async fn the_binaries_expose_exactly_the_metric_catalog() {
     }
     client
         .wait_for_stats("all finished", DEADLINE, |s| {
-            s["worker_processed_count"] == 3
+            s["worker_processed_count"] == 3 && s["queue_backlog_length"] == 0
         })
         .await;
     let mut exposed = metric_families(&client.metrics().await);

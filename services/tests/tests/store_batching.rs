@@ -145,6 +145,7 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
             succeeded: by_status(TaskStatus::Succeeded),
             failed: by_status(TaskStatus::Failed),
             dead: by_status(TaskStatus::Dead),
+            cancelled: 0,
         }
     );
 

@@ -1,6 +1,7 @@
 //! tasklane-worker: pulls tasks from the shared JetStream consumer, runs the handler
 //! for each task type, writes outcomes to Valkey and acknowledges only after that.
 
+pub mod cancellation;
 pub mod consumer;
 mod delivery;
 pub mod metrics;

@@ -20,6 +20,7 @@ pub struct WorkerMetrics {
     pub backlog: IntGauge,
     pub oldest_task_age: Gauge,
     pub store_errors: IntCounter,
+    pub cancelled: IntCounterVec,
     /// The `http` task type's families.
     pub http: HttpMetrics,
 }
@@ -75,6 +76,10 @@ impl WorkerMetrics {
             store_errors: base.counter(
                 "worker_store_errors_total",
                 "Failed Valkey writes (the task is held, not acknowledged, and retried)",
+            ),
+            cancelled: by_type(
+                "worker_tasks_cancelled_total",
+                "Cancelled tasks let go of: deliveries acknowledged without running, and running handlers stopped",
             ),
             http: HttpMetrics::register(&base),
             base: Arc::new(base),

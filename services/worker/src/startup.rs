@@ -15,10 +15,10 @@ use tasklane_tasks::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer;
 use crate::metrics::WorkerMetrics;
 use crate::server::{self, ServerState};
 use crate::state::AppState;
+use crate::{cancellation, consumer};
 
 /// How often queue-depth and dependency gauges are refreshed.
 const GAUGE_REFRESH: Duration = Duration::from_secs(5);
@@ -85,6 +85,7 @@ impl Worker {
             registry,
             metrics,
             grace_over: CancellationToken::new(),
+            cancel_watch: Default::default(),
         });
         Ok(Self {
             listener,
@@ -128,11 +129,21 @@ impl Worker {
             GAUGE_REFRESH,
         ));
 
+        // Cancellations are watched through the drain too: a task cancelled while
+        // the worker shuts down stops then.
+        let cancellations_stop = CancellationToken::new();
+        let cancellations = tokio::spawn(cancellation::poll(
+            self.ctx.clone(),
+            cancellations_stop.clone(),
+        ));
+
         consumer::run(self.ctx.clone(), self.shutdown.clone(), pulling).await;
 
         // The health port stays up through the drain so probes and scrapes see it.
         server_stop.cancel();
+        cancellations_stop.cancel();
         gauges.abort();
+        let _ = cancellations.await;
         server
             .await
             .context("health server task")?

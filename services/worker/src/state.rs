@@ -8,6 +8,7 @@ use tasklane_core::store::Store;
 use tasklane_tasks::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::cancellation::CancelWatch;
 use crate::metrics::WorkerMetrics;
 
 pub struct AppState {
@@ -19,4 +20,6 @@ pub struct AppState {
     /// Fired when the shutdown grace period is over: tasks still running, or waiting
     /// for Valkey or NATS, are handed back to JetStream for immediate redelivery.
     pub grace_over: CancellationToken,
+    /// The tasks that have run for a while, checked for cancellation.
+    pub cancel_watch: CancelWatch,
 }

@@ -29,6 +29,9 @@ struct Stats {
     worker_failed_count: u64,
     /// Tasks dead-lettered.
     dead_letter_count: u64,
+    /// Tasks cancelled before they finished (`DELETE /task/{id}`); not part of
+    /// `worker_processed_count`.
+    cancelled_count: u64,
     queue: QueueView,
 }
 
@@ -103,6 +106,7 @@ async fn fetch(store: &Store, queue: &Queue) -> Result<String, ApiError> {
         worker_succeeded_count: counters.succeeded,
         worker_failed_count: counters.failed,
         dead_letter_count: counters.dead,
+        cancelled_count: counters.cancelled,
         queue: QueueView {
             pending: depth.pending,
             in_flight: depth.in_flight,

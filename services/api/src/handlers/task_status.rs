@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tasklane_core::store::Store;
+use tasklane_core::store::{Store, TaskRecord};
 use tasklane_core::task::TaskStatus;
 
 use crate::auth::Principal;
@@ -16,7 +16,7 @@ use crate::respond;
 /// A task's record.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = TaskRecord)]
-struct TaskView<'a> {
+pub(crate) struct TaskView<'a> {
     #[schema(value_type = String, format = "uuid")]
     id: &'a str,
     /// The task type.
@@ -37,7 +37,8 @@ struct TaskView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = serde_json::Value, required = false)]
     result: Option<&'a RawValue>,
-    /// Why the last attempt failed, once `failed` or `dead`.
+    /// Why the last attempt failed, once `failed` or `dead` (and on a cancelled task
+    /// whose attempt had failed before).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String, required = false)]
     error: Option<&'a str>,
@@ -74,10 +75,13 @@ pub(crate) async fn task_status(
             .caused_by(Cause::new("task record unavailable", e).for_task(id))
     })?;
     let Some(record) = record.filter(|record| *record.tenant == *principal.tenant) else {
-        return Err(ApiError::not_found(format!(
-            "no task {id} (unknown, or its record expired)"
-        )));
+        return Err(ApiError::task_not_found(id));
     };
+    Ok(render(&record))
+}
+
+/// A record as the API shows it.
+pub(crate) fn render(record: &TaskRecord) -> Response {
     let result: Option<Box<RawValue>> = record
         .result
         .as_deref()
@@ -94,8 +98,8 @@ pub(crate) async fn task_status(
         redriven_from: record.redriven_from.as_deref(),
         redriven_to: record.redriven_to.as_deref(),
     };
-    Ok(respond::json(
+    respond::json(
         StatusCode::OK,
         serde_json::to_string(&view).expect("task view serializes"),
-    ))
+    )
 }

@@ -12,8 +12,9 @@ fn header(kind: Type, description: &str) -> Header {
         .build()
 }
 
-/// The headers that come with a problem of `status`.
-pub(super) fn problem_headers(status: u16) -> Vec<(&'static str, Header)> {
+/// The headers that come with a problem of `status`; `retry_after` when one of its
+/// kinds asks the client to come back later.
+pub(super) fn problem_headers(status: u16, retry_after: bool) -> Vec<(&'static str, Header)> {
     let mut headers = Vec::new();
     if matches!(status, 401 | 403) {
         headers.push((
@@ -25,7 +26,7 @@ pub(super) fn problem_headers(status: u16) -> Vec<(&'static str, Header)> {
             ),
         ));
     }
-    if matches!(status, 409 | 429 | 503) {
+    if retry_after && matches!(status, 409 | 429 | 503) {
         headers.push((
             "Retry-After",
             header(Type::Integer, "Seconds to wait before retrying."),

@@ -75,6 +75,11 @@ const KINDS: &[Kind] = &[
         "the task is not dead, or its dead letter is not a task message",
     ),
     kind(
+        "already-finished",
+        StatusCode::CONFLICT,
+        "the task already finished (succeeded, failed, dead or cancelled); nothing was changed",
+    ),
+    kind(
         "payload-too-large",
         StatusCode::PAYLOAD_TOO_LARGE,
         "the body is over api.max_body_bytes, or a task is larger than the queue accepts",
@@ -136,6 +141,10 @@ const KINDS: &[Kind] = &[
     ),
 ];
 
+/// Problems of a status that otherwise comes with `Retry-After` that do not: a
+/// finished task stays finished, so there is nothing to retry.
+const FINAL: &[&str] = &["already-finished"];
+
 /// The problems a task submission can answer with.
 const SUBMIT: &[&str] = &[
     "malformed-json",
@@ -168,6 +177,20 @@ const OPERATIONS: &[(&str, &[&str])] = &[
             "unauthorized",
             "forbidden",
             "not-found",
+            "rate-limited",
+            "internal",
+            "store-unavailable",
+            "timeout",
+        ],
+    ),
+    (
+        "cancel_task",
+        &[
+            "bad-request",
+            "unauthorized",
+            "forbidden",
+            "not-found",
+            "already-finished",
             "rate-limited",
             "internal",
             "store-unavailable",
@@ -240,7 +263,10 @@ impl utoipa::Modify for ProblemAnswers {
             .schemas
             .insert("Problem".to_string(), problem_schema().into());
         for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
                 let id = operation.operation_id.as_deref().unwrap_or_default();
                 if let Some((_, slugs)) = OPERATIONS.iter().find(|(name, _)| *name == id) {
                     add_problems(operation, slugs);
@@ -331,7 +357,8 @@ fn add_problems(operation: &mut Operation, slugs: &[&str]) {
             PROBLEM_JSON,
             ContentBuilder::new().schema(Some(schema)).build(),
         );
-        for (name, header) in problem_headers(status) {
+        let retry_after = kinds.iter().any(|kind| !FINAL.contains(&kind.slug));
+        for (name, header) in problem_headers(status, retry_after) {
             response = response.header(name, header);
         }
         operation
@@ -354,6 +381,7 @@ mod tests {
             ApiError::malformed_json(""),
             ApiError::bad_request(""),
             ApiError::not_found(""),
+            ApiError::already_finished(tasklane_core::task::TaskId::new(), "succeeded"),
             ApiError::method_not_allowed(),
             ApiError::idempotency_in_flight(),
             ApiError::already_redriven(""),

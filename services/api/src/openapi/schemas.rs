@@ -50,8 +50,9 @@ pub(crate) fn task_status_schema() -> Schema {
     string_enum(&TaskStatus::ALL.map(TaskStatus::as_str))
         .description(Some(
             "queued → running → succeeded | failed (permanent, not retried) | dead \
-             (attempts exhausted or malformed; copied to the dead-letter stream). A status \
-             only moves forward.",
+             (attempts exhausted or malformed; copied to the dead-letter stream); queued or \
+             running → cancelled (`DELETE /task/{id}`; never runs again). A status only \
+             moves forward.",
         ))
         .build()
         .into()

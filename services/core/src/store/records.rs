@@ -48,6 +48,9 @@ pub enum AttemptStart {
     },
     /// The task already has an outcome; this delivery is a duplicate.
     AlreadyFinished(TaskStatus),
+    /// The task was cancelled before this delivery: it must not run. Nothing was
+    /// written but the record's expiry.
+    Cancelled,
     /// A redelivery of a message older than the records' ttl found no record: the
     /// task finished and its record expired (records of unfinished tasks never
     /// expire), so this delivery is a duplicate.
@@ -117,6 +120,8 @@ pub struct Counters {
     pub failed: u64,
     /// Tasks that were dead-lettered.
     pub dead: u64,
+    /// Tasks cancelled before they finished (not part of `processed`).
+    pub cancelled: u64,
 }
 
 /// [`RecordIdentity`] that can wait in a group-commit queue.
@@ -215,9 +220,10 @@ pub(crate) async fn start_attempts(
     requests: Vec<AttemptRequest>,
 ) -> Result<Vec<AttemptStart>, fred::error::Error> {
     let task_keys: Vec<String> = requests.iter().map(|r| keys::task(&r.task.id)).collect();
-    let mut args = Vec::with_capacity(1 + requests.len() * 6);
+    let mut args = Vec::with_capacity(2 + requests.len() * 6);
     let now_ms = crate::task::now_millis();
     args.push(now_rfc3339());
+    args.push(ttl_ms.to_string());
     for request in requests {
         let late = request.redelivered && now_ms.saturating_sub(request.published_ms) > ttl_ms;
         args.push(request.task.id);
@@ -242,6 +248,7 @@ fn parse_attempt_start(reply: &[String]) -> AttemptStart {
         },
         Some("expired") => AttemptStart::RecordExpired,
         status => match status.and_then(TaskStatus::parse) {
+            Some(TaskStatus::Cancelled) => AttemptStart::Cancelled,
             Some(status) if status.is_terminal() => AttemptStart::AlreadyFinished(status),
             _ => AttemptStart::Started { attempt },
         },
@@ -308,7 +315,8 @@ pub(crate) fn parse_record(fields: HashMap<String, String>) -> Option<TaskRecord
 }
 
 /// The stats hash's fields, in the order [`counters_from`] reads them.
-pub(crate) const COUNTER_FIELDS: [&str; 4] = ["processed", "succeeded", "failed", "dead"];
+pub(crate) const COUNTER_FIELDS: [&str; 5] =
+    ["processed", "succeeded", "failed", "dead", "cancelled"];
 
 pub(crate) fn counters_from(values: &[Option<u64>]) -> Counters {
     let at = |i: usize| values.get(i).copied().flatten().unwrap_or(0);
@@ -317,5 +325,6 @@ pub(crate) fn counters_from(values: &[Option<u64>]) -> Counters {
         succeeded: at(1),
         failed: at(2),
         dead: at(3),
+        cancelled: at(4),
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Scripts that must leave a finished task alone read a `TERMINAL` table that is
 //! generated from [`TaskStatus::is_terminal`] and put in front of them here, so the
-//! list of final statuses has one owner for Rust and Lua alike. Scripts that keep a
+//! list of final statuses has one owner for Rust and Lua alike; with it comes
+//! `expire_if_cancelled`, which gives a cancelled record its expiry once a worker lets
+//! go of its message (until then a delivery must find it). Scripts that keep a
 //! tenant's outstanding count get an `outstanding_key` function built from the same
 //! key names the Rust side uses.
 
@@ -23,6 +25,8 @@ pub(crate) struct Scripts {
     pub(crate) admit_many: Script,
     pub(crate) idempotency_let_go: Script,
     pub(crate) redrive_link: Script,
+    pub(crate) cancel: Script,
+    pub(crate) cancelled_among: Script,
 }
 
 impl Scripts {
@@ -49,14 +53,32 @@ impl Scripts {
             admit_many: Script::from_lua(include_str!("scripts/admit_many.lua")),
             idempotency_let_go: Script::from_lua(include_str!("scripts/idempotency_let_go.lua")),
             redrive_link: Script::from_lua(include_str!("scripts/redrive_link.lua")),
+            cancel: terminal_aware(&format!(
+                "{}\n{}",
+                outstanding_function(),
+                include_str!("scripts/cancel.lua")
+            )),
+            cancelled_among: terminal_aware(include_str!("scripts/cancelled_among.lua")),
         }
     }
 }
 
-/// `body` with a `TERMINAL` lookup table of the final statuses in front of it.
+/// `body` with a `TERMINAL` lookup table of the final statuses and
+/// [`EXPIRE_IF_CANCELLED`] in front of it.
 fn terminal_aware(body: &str) -> Script {
-    Script::from_lua(format!("{}\n{body}", terminal_table()))
+    Script::from_lua(format!(
+        "{}\n{EXPIRE_IF_CANCELLED}\n{body}",
+        terminal_table()
+    ))
 }
+
+/// `expire_if_cancelled(key, status, ttl_ms)`: a cancelled record waits without an
+/// expiry while its message may still be delivered; the scripts a worker runs as it
+/// lets go of that message give it the records' ttl (once, `NX`: a later delivery
+/// does not extend it; and no command beyond `PEXPIRE`, which the worker's Valkey
+/// user may send).
+const EXPIRE_IF_CANCELLED: &str = "local function expire_if_cancelled(key, status, ttl) \
+    if status == 'cancelled' then redis.call('PEXPIRE', key, ttl, 'NX') end end";
 
 /// `local TERMINAL = {succeeded = true, ...}`: a local, because Valkey refuses scripts
 /// that create globals.
@@ -87,7 +109,7 @@ mod tests {
     fn the_lua_terminal_table_lists_exactly_the_final_statuses() {
         assert_eq!(
             terminal_table(),
-            "local TERMINAL = {succeeded = true, failed = true, dead = true}"
+            "local TERMINAL = {succeeded = true, failed = true, dead = true, cancelled = true}"
         );
     }
 

@@ -1,6 +1,7 @@
 //! Runs one attempt: finds the task type's handler, bounds it by the task's timeout,
-//! turns a panic into a failed attempt, and gives the attempt up when the shutdown
-//! grace period is over. Observes the attempt's queue wait, duration and failure.
+//! turns a panic into a failed attempt, gives the attempt up when the shutdown
+//! grace period is over, and stops it when the task is cancelled. Observes the
+//! attempt's queue wait, duration and failure.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -51,6 +52,8 @@ pub async fn run_attempt(
     let ended = tokio::select! {
         ended = run => ended,
         _ = state.grace_over.cancelled() => return AttemptResult::HandedBack,
+        // Dropping `run` drops the handler's future wherever it is waiting.
+        _ = state.cancel_watch.cancelled(&task.id) => return AttemptResult::Cancelled,
     };
     metrics
         .duration

@@ -1,11 +1,13 @@
 //! What follows from a delivery: the retry policy as pure functions, without I/O.
 //!
 //! Two points decide. Before the handler runs, [`admit`] reads Valkey's answer to
-//! "start an attempt" and the delivery count: a duplicate of a finished task is only
-//! acknowledged, a task whose attempts all died with their worker is dead-lettered,
-//! and so is a message redelivered beyond [`DELIVERY_LIMIT`], without running it
+//! "start an attempt" and the delivery count: a duplicate of a finished task and a
+//! cancelled task are only acknowledged, a task whose attempts all died with their
+//! worker is dead-lettered, and so is a message redelivered beyond
+//! [`DELIVERY_LIMIT`], without running it
 //! again. After the handler ran, [`decide`] turns what it returned into one
-//! [`Decision`]: finish, retry after a delay, dead-letter, defer, or hand back.
+//! [`Decision`]: finish, retry after a delay, dead-letter, defer, hand back, or
+//! (the task was cancelled meanwhile) only acknowledge.
 
 use std::fmt;
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub enum AttemptResult {
     Panicked(String),
     /// The shutdown grace period ended the attempt before the handler did.
     HandedBack,
+    /// The task was cancelled while the handler ran; the handler was stopped.
+    Cancelled,
 }
 
 /// What to do with a delivery; `settle` carries it out.
@@ -43,6 +47,9 @@ pub enum Decision {
     /// A late redelivery of a task whose finished record has expired: a duplicate
     /// too. Only ack.
     FinishedLongAgo,
+    /// The task was cancelled, before this delivery or while it ran: it has its
+    /// final status already and is not retried. Only ack.
+    Cancelled,
     /// Store the task's outcome, then ack.
     Finish(Finish),
     /// Store the error, then nak so that JetStream redelivers after `delay`.
@@ -107,6 +114,7 @@ pub fn admit(start: AttemptStart, deliveries: i64) -> Result<u32, Decision> {
     match start {
         AttemptStart::AlreadyFinished(status) => Err(Decision::AlreadyFinished(status)),
         AttemptStart::RecordExpired => Err(Decision::FinishedLongAgo),
+        AttemptStart::Cancelled => Err(Decision::Cancelled),
         AttemptStart::Exhausted {
             attempts,
             last_error,
@@ -142,6 +150,7 @@ pub fn decide(
     let error = match result {
         AttemptResult::Succeeded(result) => return Decision::Finish(Finish::Succeeded(result)),
         AttemptResult::HandedBack => return Decision::HandBack,
+        AttemptResult::Cancelled => return Decision::Cancelled,
         AttemptResult::Failed(HandlerError::Permanent(error)) => {
             return Decision::Finish(Finish::Failed(bounded_error(error)));
         }

@@ -58,6 +58,17 @@ impl<'a> Settle<'a> {
                 );
                 self.ack().await
             }
+            Decision::Cancelled => {
+                // The record is final already: nothing is written, counted as
+                // processed or retried.
+                tracing::info!("task cancelled; acknowledging without an outcome");
+                self.state
+                    .metrics
+                    .cancelled
+                    .with_label_values(&[self.record.task_type])
+                    .inc();
+                self.ack().await
+            }
             Decision::Finish(Finish::Succeeded(result)) => {
                 self.finish(FinalOutcome::Succeeded {
                     result: result.get(),

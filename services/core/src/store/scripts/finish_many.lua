@@ -1,6 +1,7 @@
 -- Writes outcomes and bumps the counters, once per task however often delivered. A
 -- task that was outstanding (queued or running) stops being so for its tenant; one
--- whose record is created finished here was never counted as outstanding.
+-- whose record is created finished here was never counted as outstanding. A final
+-- record (a cancelled task among them) is left alone.
 -- KEYS: the stats hash, then task keys. ARGV: now, ttl_ms, then status, result
 -- ('' = none), error ('' = none), id, type, created_at, tenant, attempts for each
 -- task key in order. `attempts` (the attempts the finishing worker knows of) raises
@@ -14,6 +15,8 @@ for i = 2, #KEYS do
   local record = redis.call('HMGET', key, 'status', 'tenant', 'attempts')
   local status = record[1]
   if TERMINAL[status] then
+    -- A cancelled task's message is let go of now: its record may expire.
+    expire_if_cancelled(key, status, ttl)
     written[#written + 1] = 0
   else
     local fields = {'status', ARGV[at], 'updated_at', now}

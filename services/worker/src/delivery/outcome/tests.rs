@@ -89,6 +89,18 @@ fn admit_runs_fresh_attempts_and_stops_duplicates_exhausted_and_overdelivered_ta
             Err(Decision::AlreadyFinished(TaskStatus::Dead)),
         ),
         (
+            "a cancelled task is only acknowledged",
+            AttemptStart::Cancelled,
+            1,
+            Err(Decision::Cancelled),
+        ),
+        (
+            "a cancelled task is acknowledged even over the delivery limit",
+            AttemptStart::Cancelled,
+            DELIVERY_LIMIT + 1,
+            Err(Decision::Cancelled),
+        ),
+        (
             "a late redelivery of a task whose finished record expired",
             AttemptStart::RecordExpired,
             3,
@@ -223,6 +235,22 @@ fn decide_finishes_retries_dead_letters_or_hands_back() {
             AttemptResult::Panicked("boom".into()),
             0.0,
             retry(500, "handler panicked: boom"),
+        ),
+        (
+            "stopped by a cancellation with attempts left: not retried",
+            1,
+            3,
+            AttemptResult::Cancelled,
+            0.0,
+            Decision::Cancelled,
+        ),
+        (
+            "stopped by a cancellation on the last attempt: not dead",
+            3,
+            3,
+            AttemptResult::Cancelled,
+            0.0,
+            Decision::Cancelled,
         ),
         (
             "panic on the last attempt",
