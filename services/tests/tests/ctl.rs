@@ -293,3 +293,38 @@ async fn auth_failures_and_an_unreachable_gateway_have_their_exit_codes() {
     .await;
     assert_eq!(code(&unreachable), 6, "{}", stderr(&unreachable));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_answers_the_record_then_conflict_and_not_found_by_exit_code() {
+    let stack = Stack::start();
+    // No worker: the task stays queued until it is cancelled.
+    let api = stack.api(&[]).await;
+    let url = format!("http://{}", api.addr);
+    let url = url.as_str();
+
+    let accepted = json(
+        &ctl(
+            url,
+            None,
+            &["submit", "sleep", r#"{"ms": 10000}"#, "--json"],
+        )
+        .await,
+    );
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let cancelled = json(&ctl(url, None, &["cancel", &id, "--json"]).await);
+    assert_eq!(cancelled["id"], id.as_str());
+    assert_eq!(cancelled["status"], "cancelled");
+
+    let again = ctl(url, None, &["cancel", &id]).await;
+    assert_eq!(code(&again), 4, "a second cancel: {}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already finished with status `cancelled`"),
+        "{}",
+        stderr(&again)
+    );
+    let ended = ctl(url, None, &["wait", &id, "--timeout", "5s"]).await;
+    assert_eq!(code(&ended), 7, "a cancelled task: {}", stderr(&ended));
+
+    let unknown = ctl(url, None, &["cancel", &uuid::Uuid::now_v7().to_string()]).await;
+    assert_eq!(code(&unknown), 3, "{}", stderr(&unknown));
+}
