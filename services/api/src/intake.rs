@@ -17,6 +17,7 @@ mod idempotency;
 mod publish;
 mod quota;
 mod request;
+mod start;
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -82,9 +83,9 @@ impl Intake {
                 store.clone(),
                 request_timeout,
                 duplicate_window,
-                metrics.idempotent_replays,
+                metrics.idempotent_replays.clone(),
             ),
-            publisher: Publisher::new(queue, store, metrics.submitted, metrics.publish_errors),
+            publisher: Publisher::new(queue, store, &metrics),
         }
     }
 

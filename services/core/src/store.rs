@@ -41,8 +41,8 @@ use connection::build_client;
 pub use error::StoreError;
 use group_commit::GroupCommit;
 pub use idempotency::{Claim, IdempotencyState, PlannedTask, ReservationTimes};
-use records::{AttemptRequest, OutcomeRequest, OwnedIdentity};
-pub use records::{AttemptStart, Counters, FinalOutcome, RecordIdentity, TaskRecord};
+use records::{AttemptRequest, OutcomeRequest, OwnedQueued};
+pub use records::{AttemptStart, Counters, FinalOutcome, QueuedRecord, RecordIdentity, TaskRecord};
 use scripts::Scripts;
 
 use crate::config::ValkeySettings;
@@ -69,7 +69,7 @@ pub struct Store {
 struct Inner {
     client: Client,
     scripts: Scripts,
-    queued_records: GroupCommit<OwnedIdentity, (), fred::error::Error>,
+    queued_records: GroupCommit<OwnedQueued, (), fred::error::Error>,
     attempt_starts: GroupCommit<AttemptRequest, AttemptStart, fred::error::Error>,
     outcomes: GroupCommit<OutcomeRequest, bool, fred::error::Error>,
     admissions: GroupCommit<AdmitRequest, Admission, fred::error::Error>,
@@ -94,7 +94,7 @@ impl Store {
         let queued_records = {
             let (client, script) = (client.clone(), scripts.record_queued_many.clone());
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |tasks| {
-                let borrowed: Vec<_> = tasks.iter().map(OwnedIdentity::borrow).collect();
+                let borrowed: Vec<_> = tasks.iter().map(OwnedQueued::borrow).collect();
                 let call = records::record_queued(&client, &script, &borrowed);
                 async move {
                     call.await?;
@@ -163,17 +163,21 @@ impl Store {
     /// The gateway's `queued` record, written after the PubAck. A worker that
     /// already started the task wins: the record is then left alone. Concurrent
     /// requests' records share script calls (see [`GroupCommit`]).
-    pub async fn record_queued(&self, task: RecordIdentity<'_>) -> Result<(), StoreError> {
-        Ok(self.inner.queued_records.submit(task.into()).await?)
+    pub async fn record_queued(
+        &self,
+        record: impl Into<QueuedRecord<'_>>,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .inner
+            .queued_records
+            .submit(record.into().into())
+            .await?)
     }
 
     /// [`Store::record_queued`] for many tasks: one script call per `BATCH_LIMIT`
     /// records instead of one per task, so a batch of 100 costs Valkey and the
     /// gateway one round trip. Returns how many records were written.
-    pub async fn record_queued_many(
-        &self,
-        tasks: &[RecordIdentity<'_>],
-    ) -> Result<u64, StoreError> {
+    pub async fn record_queued_many(&self, tasks: &[QueuedRecord<'_>]) -> Result<u64, StoreError> {
         let inner = &self.inner;
         let calls = tasks.chunks(BATCH_LIMIT).map(|chunk| {
             let script = &inner.scripts.record_queued_many;

@@ -7,6 +7,7 @@ mod audit;
 mod authentication;
 mod chart_values;
 mod credentials;
+mod delayed_tasks;
 mod failover;
 mod faults;
 mod http_hardening;

@@ -41,6 +41,11 @@ struct TaskView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String, required = false)]
     error: Option<&'a str>,
+    /// For a task submitted with `delay_ms` or `run_at`: the earliest time it may
+    /// start (RFC 3339, UTC). It stays `queued` until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = DateTime, required = false)]
+    run_at: Option<&'a str>,
 }
 
 /// Another tenant's task is answered exactly as a missing one: the record is read
@@ -85,6 +90,7 @@ pub(crate) async fn task_status(
         updated_at: &record.updated_at,
         result: result.as_deref(),
         error: record.error.as_deref(),
+        run_at: record.run_at.as_deref(),
     };
     Ok(respond::json(
         StatusCode::OK,

@@ -32,6 +32,8 @@ pub struct TaskRecord {
     pub result: Option<String>,
     /// Why the last attempt failed, or why the task died.
     pub error: Option<String>,
+    /// For a delayed task, when it may start at the earliest (RFC 3339 UTC).
+    pub run_at: Option<String>,
 }
 
 /// What `start_attempt` found.
@@ -100,6 +102,45 @@ pub struct RecordIdentity<'a> {
     pub created_at: &'a str,
     /// The tenant it belongs to.
     pub tenant: &'a str,
+}
+
+/// A `queued` record as the gateway writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueuedRecord<'a> {
+    /// The task.
+    pub task: RecordIdentity<'a>,
+    /// For a delayed task, when it may start at the earliest (RFC 3339 UTC).
+    pub run_at: Option<&'a str>,
+}
+
+impl<'a> From<RecordIdentity<'a>> for QueuedRecord<'a> {
+    fn from(task: RecordIdentity<'a>) -> Self {
+        Self { task, run_at: None }
+    }
+}
+
+/// [`QueuedRecord`] that can wait in a group-commit queue.
+pub(crate) struct OwnedQueued {
+    task: OwnedIdentity,
+    run_at: Option<String>,
+}
+
+impl From<QueuedRecord<'_>> for OwnedQueued {
+    fn from(record: QueuedRecord<'_>) -> Self {
+        Self {
+            task: record.task.into(),
+            run_at: record.run_at.map(str::to_string),
+        }
+    }
+}
+
+impl OwnedQueued {
+    pub(crate) fn borrow(&self) -> QueuedRecord<'_> {
+        QueuedRecord {
+            task: self.task.borrow(),
+            run_at: self.run_at.as_deref(),
+        }
+    }
 }
 
 /// The counters behind `GET /stats`.
@@ -185,16 +226,17 @@ impl OutcomeRequest {
 pub(crate) fn record_queued(
     client: &Client,
     script: &Script,
-    tasks: &[RecordIdentity<'_>],
+    records: &[QueuedRecord<'_>],
 ) -> impl Future<Output = Result<u64, fred::error::Error>> + use<> {
-    let mut task_keys = Vec::with_capacity(tasks.len());
-    let mut args = Vec::with_capacity(tasks.len() * 4);
-    for task in tasks {
+    let mut task_keys = Vec::with_capacity(records.len());
+    let mut args = Vec::with_capacity(records.len() * 5);
+    for QueuedRecord { task, run_at } in records {
         task_keys.push(keys::task(task.id));
         args.push(task.id.to_string());
         args.push(task.task_type.to_string());
         args.push(task.created_at.to_string());
         args.push(task.tenant.to_string());
+        args.push(run_at.unwrap_or_default().to_string());
     }
     let (client, script) = (client.clone(), script.clone());
     async move {
@@ -298,6 +340,7 @@ pub(crate) fn parse_record(fields: HashMap<String, String>) -> Option<TaskRecord
         updated_at: get("updated_at"),
         result: fields.get("result").cloned(),
         error: fields.get("error").cloned(),
+        run_at: fields.get("run_at").cloned(),
     })
 }
 
