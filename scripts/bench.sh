@@ -20,7 +20,8 @@
 #                               interleaved off/on/off/on; prints the rates, no docs
 #
 # Environment: BENCH_DURATION (default 5s), BENCH_JS_COUNT (default 200000),
-# BENCH_RATES (default "2000 5000 10000"), BENCH_WORKER_CONCURRENCY (default: the
+# BENCH_RATES (default "2000 5000 10000"), BENCH_DELAYED (delayed tasks waiting
+# during the second echo drain, default 100000), BENCH_WORKER_CONCURRENCY (default: the
 # product default), BENCH_WIDE_CONCURRENCY (the second drain, default 256),
 # BENCH_KEEP_RESULTS (copy the raw JSON lines there), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -45,12 +46,14 @@ if [ "$mode" = smoke ]; then
   duration=${BENCH_DURATION:-1s}
   js_count=${BENCH_JS_COUNT:-5000}
   rates=${BENCH_RATES:-"200 500"}
+  delayed_waiting=${BENCH_DELAYED:-2000}
   cargo build --workspace --bins --locked --quiet
 else
   profile=release
   duration=${BENCH_DURATION:-5s}
   js_count=${BENCH_JS_COUNT:-200000}
   rates=${BENCH_RATES:-"2000 5000 10000"}
+  delayed_waiting=${BENCH_DELAYED:-100000}
   cargo build --release --locked --quiet -p tasklane-api -p tasklane-worker -p tasklane-loadgen
 fi
 bin="$target_dir/$profile"
@@ -223,7 +226,7 @@ loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration
 accepted_so_far() {
   python3 -c 'import json, sys
 print(sum(r.get("accepted_tasks", 0) for r in map(json.loads, open(sys.argv[1]))
-          if r.get("path") and not r["label"].startswith("noop")))' "$results"
+          if r.get("path") and not r["label"].startswith(("noop", "delayed"))))' "$results"
 }
 
 phase "a batch's tasks read as queued as soon as the 202 is out"
@@ -301,6 +304,48 @@ worker_pid=$!
 pids+=("$worker_pid")
 loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label drain_http
 cpu_snapshot drain_http_cpu_after nats "$nats_pid" valkey "$valkey_pid" target "$target_pid" worker "$worker_pid"
+
+# Delayed tasks wait in TASKS_SCHEDULED as message schedules (docs/decisions.md,
+# ADR-14). Their ingest rate, then the same echo drain without and with
+# $delayed_waiting of them waiting (30 days, so none comes due during the run).
+phase "gateway ingest of delayed tasks (delay_ms, 64 connections)"
+loadgen http --url "$api_url" --connections 64 --duration "$duration" --delay-ms 2592000000 --label delayed_ingest
+drain_echo_backlog() {  # drain_echo_backlog LABEL: refill with the worker stopped, then drain
+  kill -TERM "$worker_pid"
+  wait "$worker_pid" 2>/dev/null || true
+  loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label "ingest_refill_$1"
+  "$bin/tasklane-worker" >"$work/worker-$1.log" 2>&1 &
+  worker_pid=$!
+  pids+=("$worker_pid")
+  loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label "$1"
+}
+phase "echo drain, no delayed task waiting beyond the ingest above"
+drain_echo_backlog drain_before_delayed
+phase "filling $delayed_waiting delayed tasks"
+delayed_accepted() {
+  python3 -c 'import json, sys
+print(sum(r.get("accepted_tasks", 0) for r in map(json.loads, open(sys.argv[1]))
+          if r.get("path") and r["label"].startswith("delayed")))' "$results"
+}
+for round in $(seq 1 200); do
+  [ "$(delayed_accepted)" -ge "$delayed_waiting" ] && break
+  loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --delay-ms 2592000000 --label "delayed_fill_$round"
+done
+echo "$(delayed_accepted) delayed tasks waiting" >&2
+phase "echo drain with the delayed tasks waiting"
+drain_echo_backlog drain_with_delayed
+python3 -c 'import json, sys
+rows = {r["label"]: r for r in map(json.loads, open(sys.argv[1])) if "label" in r}
+ingest = rows["delayed_ingest"]["tasks_per_s"]
+before, after = rows["drain_before_delayed"]["tasks_per_s"], rows["drain_with_delayed"]["tasks_per_s"]
+waiting = sum(r.get("accepted_tasks", 0) for l, r in rows.items() if l.startswith("delayed") and r.get("path"))
+ratio = round(after / before, 3) if before else None
+print(json.dumps({"label": "delayed_drain_ratio", "delayed_waiting": waiting, "delayed_ingest": ingest,
+                  "drain_before": before, "drain_with": after, "ratio": ratio}))
+print(f"delayed ingest {ingest:.0f} tasks/s; echo drain {before:.0f}/s before, "
+      f"{after:.0f}/s with {waiting} delayed waiting (ratio {ratio})", file=sys.stderr)' "$results" >>"$results.ratio"
+cat "$results.ratio" >>"$results"
+
 curl -fsS "$api_url/stats" | python3 -c 'import json, sys
 print(json.dumps({"label": "stats", **json.load(sys.stdin)}))' >>"$results"
 

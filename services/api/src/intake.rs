@@ -18,6 +18,7 @@ mod publish;
 mod quota;
 mod redrive;
 mod request;
+mod start;
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -88,14 +89,9 @@ impl Intake {
                 store.clone(),
                 request_timeout,
                 duplicate_window,
-                metrics.idempotent_replays,
+                metrics.idempotent_replays.clone(),
             ),
-            publisher: Publisher::new(
-                queue.clone(),
-                store.clone(),
-                metrics.submitted,
-                metrics.publish_errors,
-            ),
+            publisher: Publisher::new(queue.clone(), store.clone(), &metrics),
             queue,
             store,
             redriven: metrics.redriven,

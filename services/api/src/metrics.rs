@@ -30,6 +30,7 @@ pub(crate) struct HttpMetrics {
 #[derive(Clone)]
 pub(crate) struct IntakeMetrics {
     pub(crate) submitted: IntCounterVec,
+    pub(crate) scheduled: IntCounterVec,
     pub(crate) publish_errors: IntCounter,
     pub(crate) idempotent_replays: IntCounter,
     pub(crate) redriven: IntCounter,
@@ -56,6 +57,11 @@ impl ApiMetrics {
             submitted: base.counter_vec(
                 "api_tasks_submitted_total",
                 "Tasks accepted (PubAck received) by type",
+                &["type"],
+            ),
+            scheduled: base.counter_vec(
+                "api_tasks_scheduled_total",
+                "Tasks accepted to start later (published as a JetStream schedule) by type",
                 &["type"],
             ),
             publish_errors: base.counter(

@@ -20,9 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Authenticator, Gate, Scope};
 use crate::error::{ApiError, log_causes};
-use crate::handlers::{
-    cancel_task, dead_letters, stats, submit_batch, submit_task, task_status,
-};
+use crate::handlers::{cancel_task, dead_letters, stats, submit_batch, submit_task, task_status};
 use crate::headers::{REQUEST_ID, TRACEPARENT, is_usable_request_id};
 use crate::metrics::{HttpMetrics, track};
 use crate::state::AppState;

@@ -7,6 +7,13 @@
 
 /// Subject prefix of the work stream: a task of type `t` is published to `tasks.t`.
 pub const TASK_SUBJECT_PREFIX: &str = "tasks";
+/// Subject prefix of delayed tasks' schedules in the schedule stream: a task delayed
+/// until later waits as one message on `schedules.<task id>` until JetStream
+/// publishes it to `due.<type>` at its time.
+pub const SCHEDULE_SUBJECT_PREFIX: &str = "schedules";
+/// Subject prefix of delayed tasks that came due, in the schedule stream; the work
+/// stream sources them as `tasks.<type>`.
+pub const DUE_SUBJECT_PREFIX: &str = "due";
 /// Subject prefix of the dead-letter stream: see [`dead_letter_subject`].
 pub const DEAD_LETTER_SUBJECT_PREFIX: &str = "dlq";
 /// Name of the durable pull consumer all worker replicas share.
@@ -30,6 +37,17 @@ pub fn dead_letter_subject(id: &str, task_type: &str) -> String {
     }
 }
 
+/// The subject a delayed task's schedule waits on. One subject per task, so the
+/// schedule of one task can be found and removed (purge by subject) on its own.
+pub fn schedule_subject(task_id: &str) -> String {
+    format!("{SCHEDULE_SUBJECT_PREFIX}.{task_id}")
+}
+
+/// The subject a delayed task of `task_type` is published to when it comes due.
+pub fn due_subject(task_type: &str) -> String {
+    format!("{DUE_SUBJECT_PREFIX}.{task_type}")
+}
+
 /// The subjects a stream with `prefix` captures (`tasks.>`, `dlq.>`).
 pub(crate) fn all_subjects(prefix: &str) -> String {
     format!("{prefix}.>")
@@ -40,6 +58,11 @@ pub(crate) fn all_subjects(prefix: &str) -> String {
 /// may subscribe to (`infra/helm/nats/values.yaml`).
 pub fn inbox_prefix(client_name: &str) -> String {
     format!("_INBOX.{client_name}")
+}
+
+/// The stream where the delayed tasks of the work stream `work_stream` wait.
+pub fn schedule_stream(work_stream: &str) -> String {
+    format!("{work_stream}_SCHEDULED")
 }
 
 /// The dead-letter stream that belongs to the work stream `work_stream`.
@@ -57,6 +80,12 @@ pub const REDRIVE_SCOPE: &str = "~redrive";
 pub mod headers {
     /// JetStream's deduplication header; carries the task id.
     pub const MSG_ID: &str = "Nats-Msg-Id";
+    /// JetStream message scheduling (nats-server 2.12+): on a delayed task's schedule,
+    /// `@at <RFC 3339>`, when the server publishes it to [`SCHEDULE_TARGET`]. The
+    /// published copy keeps every other header of the schedule but `Nats-Msg-Id`.
+    pub const SCHEDULE: &str = "Nats-Schedule";
+    /// On a delayed task's schedule: the subject it is published to (`due.<type>`).
+    pub const SCHEDULE_TARGET: &str = "Nats-Schedule-Target";
     /// The task id, readable without decoding the body.
     pub const TASK_ID: &str = "Tasklane-Task-Id";
     /// The tenant the task belongs to; `default` when absent.

@@ -46,8 +46,10 @@ use connection::build_client;
 pub use error::StoreError;
 use group_commit::GroupCommit;
 pub use idempotency::{Claim, IdempotencyState, PlannedTask, ReservationTimes};
-use records::{AttemptRequest, OutcomeRequest, OwnedIdentity};
-pub use records::{AttemptStart, Counters, FinalOutcome, RecordIdentity, TaskRecord};
+use records::{AttemptRequest, OutcomeRequest, OwnedQueued};
+pub use records::{
+    AttemptStart, Counters, FinalOutcome, QueuedRecord, RecordIdentity, TaskRecord,
+};
 pub use redrive::RedriveLink;
 use scripts::Scripts;
 
@@ -77,7 +79,7 @@ struct Inner {
     scripts: Scripts,
     /// How long a finished record is kept, in milliseconds.
     ttl_ms: u64,
-    queued_records: GroupCommit<OwnedIdentity, (), fred::error::Error>,
+    queued_records: GroupCommit<OwnedQueued, (), fred::error::Error>,
     attempt_starts: GroupCommit<AttemptRequest, AttemptStart, fred::error::Error>,
     outcomes: GroupCommit<OutcomeRequest, bool, fred::error::Error>,
     admissions: GroupCommit<AdmitRequest, Admission, fred::error::Error>,
@@ -102,7 +104,7 @@ impl Store {
         let queued_records = {
             let (client, script) = (client.clone(), scripts.record_queued_many.clone());
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |tasks| {
-                let borrowed: Vec<_> = tasks.iter().map(OwnedIdentity::borrow).collect();
+                let borrowed: Vec<_> = tasks.iter().map(OwnedQueued::borrow).collect();
                 let call = records::record_queued(&client, &script, &borrowed);
                 async move {
                     call.await?;
@@ -172,17 +174,21 @@ impl Store {
     /// The gateway's `queued` record, written after the PubAck. A worker that
     /// already started the task wins: the record is then left alone. Concurrent
     /// requests' records share script calls (see [`GroupCommit`]).
-    pub async fn record_queued(&self, task: RecordIdentity<'_>) -> Result<(), StoreError> {
-        Ok(self.inner.queued_records.submit(task.into()).await?)
+    pub async fn record_queued(
+        &self,
+        record: impl Into<QueuedRecord<'_>>,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .inner
+            .queued_records
+            .submit(record.into().into())
+            .await?)
     }
 
     /// [`Store::record_queued`] for many tasks: one script call per `BATCH_LIMIT`
     /// records instead of one per task, so a batch of 100 costs Valkey and the
     /// gateway one round trip. Returns how many records were written.
-    pub async fn record_queued_many(
-        &self,
-        tasks: &[RecordIdentity<'_>],
-    ) -> Result<u64, StoreError> {
+    pub async fn record_queued_many(&self, tasks: &[QueuedRecord<'_>]) -> Result<u64, StoreError> {
         let inner = &self.inner;
         let calls = tasks.chunks(BATCH_LIMIT).map(|chunk| {
             let script = &inner.scripts.record_queued_many;

@@ -228,6 +228,17 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
+/// `at` as RFC 3339 UTC with milliseconds, rounded up to the next millisecond: a
+/// time a task must not start before must not be written as an earlier one.
+pub fn rfc3339_millis_rounded_up(at: std::time::SystemTime) -> String {
+    let since_epoch = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let rounded = match since_epoch.subsec_nanos() % 1_000_000 {
+        0 => at,
+        below_a_milli => at + std::time::Duration::from_nanos(u64::from(1_000_000 - below_a_milli)),
+    };
+    humantime::format_rfc3339_millis(rounded).to_string()
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> u64 {
     std::time::SystemTime::now()

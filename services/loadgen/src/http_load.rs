@@ -61,6 +61,9 @@ pub struct HttpArgs {
     /// Submit `http` tasks that POST their padding to this URL instead of `echo` tasks.
     #[arg(long)]
     pub http_target: Option<String>,
+    /// Give every task this `delay_ms`, so it waits in the schedule stream.
+    #[arg(long)]
+    pub delay_ms: Option<u64>,
 }
 
 /// One task's JSON, padded with payload data to `bytes` (at least the fixed part):
@@ -82,8 +85,18 @@ pub fn task_json(bytes: usize, http_target: Option<&str>) -> String {
     format!("{head}{}{tail}", "x".repeat(pad))
 }
 
-fn request_body(batch: usize, task_bytes: usize, http_target: Option<&str>) -> Bytes {
-    let task = task_json(task_bytes, http_target);
+fn request_body(
+    batch: usize,
+    task_bytes: usize,
+    http_target: Option<&str>,
+    delay_ms: Option<u64>,
+) -> Bytes {
+    let mut task = task_json(task_bytes, http_target);
+    if let Some(delay) = delay_ms {
+        // The field goes first; the padding keeps its size, so a delayed task is a
+        // few bytes longer than `task_bytes`.
+        task.insert_str(1, &format!(r#""delay_ms":{delay},"#));
+    }
     if batch <= 1 {
         return Bytes::from(task);
     }
@@ -130,7 +143,12 @@ struct ConnResult {
 pub async fn run(args: HttpArgs) -> anyhow::Result<Option<String>> {
     let target = Target::parse(&args.url)?;
     let path = if args.batch > 1 { "/tasks" } else { "/task" };
-    let body = request_body(args.batch, args.task_bytes, args.http_target.as_deref());
+    let body = request_body(
+        args.batch,
+        args.task_bytes,
+        args.http_target.as_deref(),
+        args.delay_ms,
+    );
     let baseline = if args.wait_processed {
         Some(stats_client::counters(&target).await?)
     } else {
@@ -317,9 +335,13 @@ mod tests {
 
     #[test]
     fn batch_body_holds_every_task() {
-        let body = request_body(100, 256, None);
+        let body = request_body(100, 256, None, None);
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["tasks"].as_array().unwrap().len(), 100);
+        let body = request_body(2, 256, None, Some(60_000));
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["tasks"][1]["delay_ms"], 60_000);
+        assert_eq!(value["tasks"][1]["type"], "echo");
     }
 
     #[test]

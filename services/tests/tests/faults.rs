@@ -415,3 +415,40 @@ async fn a_task_cancelled_while_its_worker_is_killed_never_runs_again() {
     assert_eq!(stats["worker_processed_count"], 0);
     assert_eq!(next.terminate(Duration::from_secs(30)).code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_tasks_survive_kill_9_of_worker_and_gateway_and_a_nats_restart_and_run_once() {
+    use crate::delayed_tasks::{all_ran_once_after_run_at, all_still_waiting};
+
+    let mut stack = Stack::start();
+    tasklane_testkit::apps::declare_topology(&stack.settings(&[])).await;
+    let mut gateway = stack.api_process(&[]);
+    let mut worker = stack.worker_process(&[]);
+    gateway.wait_ready().await;
+    worker.wait_ready().await;
+    let ids = gateway
+        .client()
+        .submit_batch(vec![
+            json!({"payload": {"delayed": true}, "delay_ms": 8_000});
+            5
+        ])
+        .await;
+
+    gateway.kill9();
+    worker.kill9();
+    stack.nats.restart();
+    let gateway = stack.api_process(&[]);
+    let _worker = stack.worker_process(&[]);
+    gateway.wait_ready().await;
+    let client = gateway.client();
+    all_still_waiting(&client, &ids).await;
+
+    all_ran_once_after_run_at(&client, &ids).await;
+    let stats = client
+        .wait_for_stats("the 5 acknowledged", DEADLINE, |s| {
+            s["queue_backlog_length"] == 0 && s["worker_processed_count"] == 5
+        })
+        .await;
+    assert_eq!(stats["worker_succeeded_count"], 5, "{stats}");
+    assert_eq!(stack.work_stream_messages().await, 0);
+}

@@ -134,7 +134,13 @@ async fn the_charts_nats_users_run_the_pipeline_and_nothing_else() {
     let dead = client
         .submit(&json!({"type": "fail", "payload": {"fail_times": 5}, "max_attempts": 1}))
         .await;
+    let delayed = client
+        .submit(&json!({"type": "echo", "payload": {"n": 3}, "delay_ms": 500}))
+        .await;
     client.wait_for_status(&echo, "succeeded", DEADLINE).await;
+    client
+        .wait_for_status(&delayed, "succeeded", DEADLINE)
+        .await;
     client.wait_for_status(&digest, "succeeded", DEADLINE).await;
     client.wait_for_status(&dead, "dead", DEADLINE).await;
     let stats = client.stats().await;
@@ -199,6 +205,13 @@ async fn the_charts_nats_users_run_the_pipeline_and_nothing_else() {
         .unwrap();
     runner.client.flush().await.unwrap();
     runner.refused("Publish", "tasks.echo").await;
+    runner
+        .client
+        .publish("schedules.x", "{}".into())
+        .await
+        .unwrap();
+    runner.client.flush().await.unwrap();
+    runner.refused("Publish", "schedules.x").await;
     assert!(runner.js.update_stream(&shrunk).await.is_err());
     runner
         .refused("Publish", "$JS.API.STREAM.UPDATE.TASKS")

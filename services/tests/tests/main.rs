@@ -10,6 +10,7 @@ mod chart_values;
 mod credentials;
 mod ctl;
 mod dead_letters;
+mod delayed_tasks;
 mod failover;
 mod faults;
 mod http_hardening;

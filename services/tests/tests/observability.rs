@@ -213,8 +213,8 @@ async fn the_binaries_expose_exactly_the_metric_catalog() {
         .delete(client.url(&format!("/task/{cancelled}")));
     assert_eq!(cancel.send().await.unwrap().status(), 200);
     let worker = stack.worker(&[]).await;
-    // ... and the rest.
-    client.submit(&json!({"payload": 1})).await;
+    // ... and the rest (one of them delayed, due at once).
+    client.submit(&json!({"payload": 1, "delay_ms": 0})).await;
     client
         .submit(&json!({"type": "fail", "payload": {"fail_times": 5}, "max_attempts": 2}))
         .await;

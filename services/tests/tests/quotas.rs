@@ -230,7 +230,7 @@ async fn the_outstanding_count_is_exact_through_duplicates_and_worker_created_re
 
     // The gateway records two tasks, one of them twice (a retried write).
     store
-        .record_queued_many(&[who(&ids[0]), who(&ids[1])])
+        .record_queued_many(&[who(&ids[0]).into(), who(&ids[1]).into()])
         .await
         .unwrap();
     store.record_queued(who(&ids[1])).await.unwrap();

@@ -128,6 +128,15 @@ async fn many_replicas_setting_up_streams_at_once_all_succeed() {
         async_nats::jetstream::stream::RetentionPolicy::WorkQueue
     );
     assert_eq!(stream_info.config.subjects, vec!["tasks.>".to_string()]);
+    let scheduled = js
+        .get_stream("TASKS_SCHEDULED")
+        .await
+        .unwrap()
+        .cached_info()
+        .config
+        .clone();
+    assert!(scheduled.allow_message_schedules);
+    assert_eq!(scheduled.subjects, vec!["schedules.>", "due.>"]);
     let dlq = js
         .get_stream("TASKS_DLQ")
         .await

@@ -50,6 +50,11 @@ pub(crate) struct TaskView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String, format = "uuid", required = false)]
     redriven_to: Option<&'a str>,
+    /// For a task submitted with `delay_ms` or `run_at`: the earliest time it may
+    /// start (RFC 3339, UTC). It stays `queued` until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, format = DateTime, required = false)]
+    run_at: Option<&'a str>,
 }
 
 /// Another tenant's task is answered exactly as a missing one: the record is read
@@ -97,6 +102,7 @@ pub(crate) fn render(record: &TaskRecord) -> Response {
         error: record.error.as_deref(),
         redriven_from: record.redriven_from.as_deref(),
         redriven_to: record.redriven_to.as_deref(),
+        run_at: record.run_at.as_deref(),
     };
     respond::json(
         StatusCode::OK,

@@ -5,13 +5,15 @@
 
 use prometheus::{IntCounter, IntCounterVec};
 use tasklane_core::queue::{Queue, QueueError, TaskMessage};
-use tasklane_core::store::{PlannedTask, RecordIdentity, Store};
-use tasklane_core::task::{TaskId, TaskType};
+use tasklane_core::store::{PlannedTask, QueuedRecord, RecordIdentity, Store};
+use tasklane_core::task::{TaskId, TaskType, rfc3339_millis_rounded_up};
 use tasklane_core::telemetry::ErrorChain;
 
 use super::request::ValidTask;
+use super::start::accepted_at;
 use crate::error::{ApiError, Cause};
 use crate::headers::Origin;
+use crate::metrics::IntakeMetrics;
 
 /// A validated task with its id fixed, and the message that carries it.
 pub(crate) struct Outgoing {
@@ -19,6 +21,8 @@ pub(crate) struct Outgoing {
     pub(crate) task_type: TaskType,
     created_at: String,
     tenant: String,
+    /// When a task given a start time may start (RFC 3339 UTC), as its record shows.
+    run_at: Option<String>,
     message: TaskMessage,
 }
 
@@ -30,28 +34,41 @@ impl Outgoing {
         origin: &Origin,
         planned: &PlannedTask,
     ) -> Self {
+        // From the planned creation time, not from now: a retry that resumes an
+        // earlier request's task names the same time as its first publish did.
+        let run_at = task.start.run_at(accepted_at(&planned.created_at));
         let envelope = task.into_envelope(planned);
-        let message = TaskMessage::new(
+        let mut message = TaskMessage::new(
             &envelope,
             tenant,
             &origin.trace,
             origin.request_id.as_deref(),
         );
+        // Every task given a time goes through the schedule stream, even one already
+        // due: a retry of the request must publish to the same stream, where the
+        // duplicate window drops it, whenever it comes.
+        if let Some(at) = run_at {
+            message = message.scheduled(at, &envelope.task_type);
+        }
         Self {
             id: envelope.id,
             task_type: envelope.task_type,
             created_at: envelope.created_at,
             tenant: tenant.to_string(),
+            run_at: run_at.map(rfc3339_millis_rounded_up),
             message,
         }
     }
 
-    fn record<'a>(&'a self, id: &'a str) -> RecordIdentity<'a> {
-        RecordIdentity {
-            id,
-            task_type: self.task_type.as_str(),
-            created_at: &self.created_at,
-            tenant: &self.tenant,
+    fn record<'a>(&'a self, id: &'a str) -> QueuedRecord<'a> {
+        QueuedRecord {
+            task: RecordIdentity {
+                id,
+                task_type: self.task_type.as_str(),
+                created_at: &self.created_at,
+                tenant: &self.tenant,
+            },
+            run_at: self.run_at.as_deref(),
         }
     }
 }
@@ -86,21 +103,18 @@ pub(crate) struct Publisher {
     queue: Queue,
     store: Store,
     submitted: IntCounterVec,
+    scheduled: IntCounterVec,
     publish_errors: IntCounter,
 }
 
 impl Publisher {
-    pub(crate) fn new(
-        queue: Queue,
-        store: Store,
-        submitted: IntCounterVec,
-        publish_errors: IntCounter,
-    ) -> Self {
+    pub(crate) fn new(queue: Queue, store: Store, metrics: &IntakeMetrics) -> Self {
         Self {
             queue,
             store,
-            submitted,
-            publish_errors,
+            submitted: metrics.submitted.clone(),
+            scheduled: metrics.scheduled.clone(),
+            publish_errors: metrics.publish_errors.clone(),
         }
     }
 
@@ -130,7 +144,7 @@ impl Publisher {
             .collect();
         if !accepted.is_empty() {
             let ids: Vec<String> = accepted.iter().map(|t| t.id.to_string()).collect();
-            let records: Vec<RecordIdentity<'_>> = accepted
+            let records: Vec<QueuedRecord<'_>> = accepted
                 .iter()
                 .zip(&ids)
                 .map(|(task, id)| task.record(id))
@@ -177,18 +191,28 @@ impl Publisher {
     }
 
     /// One counter update per task type rather than per task: a label lookup takes the
-    /// metric family's lock and hashes the label.
+    /// metric family's lock and hashes the label. Tasks published as schedules are
+    /// also counted in `api_tasks_scheduled_total`.
     fn count_submitted<'a>(&self, tasks: impl Iterator<Item = &'a Outgoing>) {
-        let mut per_type: Vec<(&str, u64)> = Vec::new();
+        let mut per_type: Vec<(&str, u64, u64)> = Vec::new();
         for task in tasks {
             let task_type = task.task_type.as_str();
-            match per_type.iter_mut().find(|(t, _)| *t == task_type) {
-                Some((_, n)) => *n += 1,
-                None => per_type.push((task_type, 1)),
+            let scheduled = u64::from(task.message.run_at().is_some());
+            match per_type.iter_mut().find(|(t, _, _)| *t == task_type) {
+                Some((_, n, delayed)) => {
+                    *n += 1;
+                    *delayed += scheduled;
+                }
+                None => per_type.push((task_type, 1, scheduled)),
             }
         }
-        for (task_type, n) in per_type {
+        for (task_type, n, delayed) in per_type {
             self.submitted.with_label_values(&[task_type]).inc_by(n);
+            if delayed > 0 {
+                self.scheduled
+                    .with_label_values(&[task_type])
+                    .inc_by(delayed);
+            }
         }
     }
 }

@@ -10,6 +10,8 @@ use tasklane_tasks::Registry;
 
 use crate::error::ApiError;
 
+pub(crate) use super::start::Start;
+
 /// Deepest nesting a payload may have. serde_json refuses more than 128 levels when it
 /// builds values, so anything deeper would only fail later inside a handler; past a
 /// few dozen levels it is almost always an attack on a parser.
@@ -44,6 +46,17 @@ pub(crate) struct TaskRequest {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 3600000)]
     timeout_ms: Option<u64>,
+    /// Milliseconds after acceptance before the task may start; it waits in the
+    /// queue as `queued`, using no worker, and its record shows `run_at`. Not
+    /// together with `run_at`.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 2592000000.0)]
+    delay_ms: Option<u64>,
+    /// The earliest time the task may start (RFC 3339, any offset), at most 30 days
+    /// ahead; a time already past runs the task now. Not together with `delay_ms`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2026-12-01T08:00:00Z")]
+    run_at: Option<String>,
     #[serde(default)]
     #[schema(ignore)]
     pub(crate) idempotency_key: Option<String>,
@@ -141,6 +154,7 @@ pub(crate) struct ValidTask {
     payload: Box<RawValue>,
     max_attempts: Option<u32>,
     timeout_ms: Option<u64>,
+    pub(crate) start: Start,
 }
 
 impl TaskRequest {
@@ -182,6 +196,7 @@ impl TaskRequest {
                 rules.max_timeout_ms
             )));
         }
+        let start = Start::parse(self.delay_ms, self.run_at.as_deref(), at)?;
         let task_type = self.task_type.unwrap_or_default();
         if let Some(handler) = rules.registry.get(task_type.as_str()) {
             handler
@@ -193,23 +208,25 @@ impl TaskRequest {
             payload: self.payload,
             max_attempts: self.max_attempts,
             timeout_ms: self.timeout_ms,
+            start,
         })
     }
 }
 
 impl ValidTask {
     /// The task `envelope` carried, to be published again under a new id: the same
-    /// type, payload and options. It was valid when it was first accepted.
+    /// type, payload and options. It was valid when it was first accepted. A
+    /// re-drive starts now: the dead task's start time has passed.
     pub(crate) fn from_envelope(envelope: TaskEnvelope) -> Self {
         Self {
             task_type: envelope.task_type,
             payload: envelope.payload,
             max_attempts: envelope.max_attempts,
             timeout_ms: envelope.timeout_ms,
+            start: Start::Now,
         }
     }
 
-    /// The envelope to publish, with a new id and the creation time fixed now.
     /// The task as it travels, under the id and creation time fixed for it.
     pub(crate) fn into_envelope(self, planned: &PlannedTask) -> TaskEnvelope {
         TaskEnvelope {

@@ -179,6 +179,11 @@ impl StreamSettings {
     pub fn dead_letter_name(&self) -> String {
         crate::names::dead_letter_stream(&self.name)
     }
+
+    /// The stream delayed tasks of the work stream wait in.
+    pub fn schedule_name(&self) -> String {
+        crate::names::schedule_stream(&self.name)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

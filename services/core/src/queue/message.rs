@@ -1,11 +1,22 @@
 //! The NATS message a task travels in: subject, headers and message id are decided
 //! here, so the gateway hands over a task and never touches NATS types.
+//!
+//! A task given a start time travels first as its schedule: the same body and
+//! headers on `schedules.<id>`, plus `Nats-Schedule: @at <run_at>` and the target
+//! `due.<type>`, in the schedule stream (see [`super::topology`]). No consumer reads
+//! that stream, so a waiting task takes no worker and no ack-pending slot; the server
+//! stores the schedule like any message (it survives restarts) and at `run_at`
+//! publishes the copy the work stream takes in as `tasks.<type>`. The schedule
+//! carries the task id as `Nats-Msg-Id`, so a repeated publish of it within the
+//! duplicate window is dropped, as an immediate task's is.
+
+use std::time::SystemTime;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
 
-use crate::names::headers;
-use crate::task::TaskEnvelope;
+use crate::names::{self, headers};
+use crate::task::{TaskEnvelope, TaskType};
 use crate::trace_context::TraceParent;
 
 /// A task ready to publish: its envelope encoded once, plus what the headers carry.
@@ -19,6 +30,19 @@ pub struct TaskMessage {
     traceparent: String,
     request_id: Option<String>,
     tenant: String,
+    /// For a task given a start time, its schedule.
+    schedule: Option<Schedule>,
+}
+
+/// Where and until when a delayed task waits.
+#[derive(Debug, Clone)]
+struct Schedule {
+    /// `schedules.<id>`.
+    subject: String,
+    /// `due.<type>`.
+    target: String,
+    /// When it may start (RFC 3339 UTC, milliseconds).
+    run_at: String,
 }
 
 impl TaskMessage {
@@ -40,12 +64,35 @@ impl TaskMessage {
             traceparent: trace.header_value(),
             request_id: request_id.map(str::to_string),
             tenant: tenant.to_string(),
+            schedule: None,
         }
     }
 
-    /// The subject it is published to (`tasks.<type>`).
+    /// The same task, published as a schedule that JetStream turns into the task at
+    /// `run_at` (see the module notes); a time already past makes it due at once.
+    /// `run_at` is rounded up to the millisecond the schedule names, so the task never
+    /// starts before it.
+    pub fn scheduled(mut self, run_at: SystemTime, task_type: &TaskType) -> Self {
+        self.schedule = Some(Schedule {
+            subject: names::schedule_subject(&self.id),
+            target: names::due_subject(task_type.as_str()),
+            run_at: crate::task::rfc3339_millis_rounded_up(run_at),
+        });
+        self
+    }
+
+    /// When a scheduled task may start, as its schedule names it.
+    pub fn run_at(&self) -> Option<&str> {
+        self.schedule.as_ref().map(|s| s.run_at.as_str())
+    }
+
+    /// The subject it is published to: `tasks.<type>`, or `schedules.<id>` for a
+    /// scheduled task (the schedule stream's).
     pub fn subject(&self) -> &str {
-        &self.subject
+        match &self.schedule {
+            Some(schedule) => &schedule.subject,
+            None => &self.subject,
+        }
     }
 
     /// The message id JetStream deduplicates on: the task id.
@@ -65,6 +112,13 @@ impl TaskMessage {
         if let Some(request_id) = &self.request_id {
             map.insert(headers::REQUEST_ID, request_id.as_str());
         }
+        if let Some(schedule) = &self.schedule {
+            map.insert(
+                headers::SCHEDULE,
+                format!("@at {}", schedule.run_at).as_str(),
+            );
+            map.insert(headers::SCHEDULE_TARGET, schedule.target.as_str());
+        }
         map
     }
 }
@@ -74,7 +128,7 @@ mod tests {
     use serde_json::value::RawValue;
 
     use super::*;
-    use crate::task::{TaskId, TaskType};
+    use crate::task::TaskId;
 
     #[test]
     fn carries_the_task_id_request_id_and_the_submitting_hop() {
@@ -101,5 +155,36 @@ mod tests {
         );
         let decoded: TaskEnvelope = serde_json::from_slice(&message.body()).unwrap();
         assert_eq!(decoded.id, envelope.id);
+        assert!(map.get(headers::SCHEDULE).is_none());
+    }
+
+    #[test]
+    fn a_scheduled_task_waits_on_its_own_subject_for_its_type_subject() {
+        let envelope = TaskEnvelope {
+            id: TaskId::new(),
+            task_type: TaskType::parse("echo").unwrap(),
+            payload: RawValue::from_string("1".into()).unwrap(),
+            max_attempts: None,
+            timeout_ms: None,
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        let at =
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(1_767_225_600_123_000_001);
+        let message = TaskMessage::new(&envelope, "default", &TraceParent::new_root(), None)
+            .scheduled(at, &envelope.task_type);
+        assert_eq!(message.subject(), format!("schedules.{}", envelope.id));
+        assert_eq!(message.id(), envelope.id.to_string());
+        // Rounded up, never down: the task must not start before `at`.
+        assert_eq!(message.run_at(), Some("2026-01-01T00:00:00.124Z"));
+        let map = message.headers();
+        assert_eq!(
+            map.get(headers::SCHEDULE).unwrap().as_str(),
+            "@at 2026-01-01T00:00:00.124Z"
+        );
+        assert_eq!(
+            map.get(headers::SCHEDULE_TARGET).unwrap().as_str(),
+            "due.echo"
+        );
+        assert_eq!(map.get(headers::TASK_ID).unwrap().as_str(), message.id());
     }
 }

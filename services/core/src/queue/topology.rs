@@ -1,5 +1,13 @@
-//! The JetStream objects tasklane runs on: the work stream, the dead-letter stream,
-//! and the durable consumer the workers share.
+//! The JetStream objects tasklane runs on: the work stream, the schedule stream, the
+//! dead-letter stream, and the durable consumer the workers share.
+//!
+//! Delayed tasks wait in a stream of their own (`<work>_SCHEDULED`, subjects
+//! `schedules.>` and `due.>`), because nats-server allows message schedules only in a
+//! stream that discards old messages when full, and the work stream must refuse new
+//! tasks instead (`discard: new`). At its time a schedule becomes a message on
+//! `due.<type>`, which the work stream sources as `tasks.<type>`: the server moves it,
+//! and retries while the work stream is full, so a due task is never dropped. No
+//! consumer reads the schedule stream, so waiting tasks hold no ack-pending slot.
 //!
 //! Only the worker declares them (or, where the runtime users have no management
 //! rights, `tasklane-worker --declare-topology` run once as a setup identity; the
@@ -10,23 +18,33 @@
 //! reports not-ready until it does.
 
 use std::fmt::Debug;
+use std::time::Duration;
 
 use async_nats::jetstream::context::{ConsumerInfoErrorKind, GetStreamErrorKind};
 use async_nats::jetstream::{self, ErrorCode, consumer, stream};
 
 use super::error::QueueError;
 use crate::config::Settings;
-use crate::names::{self, CONSUMER_NAME, DEAD_LETTER_SUBJECT_PREFIX, TASK_SUBJECT_PREFIX};
+use crate::names::{
+    self, CONSUMER_NAME, DEAD_LETTER_SUBJECT_PREFIX, DUE_SUBJECT_PREFIX, SCHEDULE_SUBJECT_PREFIX,
+    TASK_SUBJECT_PREFIX,
+};
 
 /// Upper bound on unacknowledged messages across all workers. Tasks waiting for a
 /// delayed retry count against it, so it must be far above the total concurrency or
 /// a burst of failing tasks would stall healthy ones.
 const CONSUMER_MAX_ACK_PENDING: i64 = 100_000;
 
+/// How long the schedule stream keeps a message: longer than the furthest a task may
+/// be delayed (30 days), so no schedule ages out before it fires. A due copy, once
+/// the work stream has it, is only kept until then.
+const SCHEDULE_MAX_AGE: Duration = Duration::from_secs(31 * 24 * 3600);
+
 /// The streams and the consumer, as configured.
 #[derive(Debug, Clone)]
 pub struct Topology {
     work: stream::Config,
+    schedules: stream::Config,
     dead_letters: stream::Config,
     consumer: consumer::pull::Config,
 }
@@ -38,6 +56,14 @@ impl Topology {
         let work = stream::Config {
             name: stream.name.clone(),
             subjects: vec![names::all_subjects(TASK_SUBJECT_PREFIX)],
+            sources: Some(vec![stream::Source {
+                name: stream.schedule_name(),
+                subject_transforms: vec![stream::SubjectTransform {
+                    source: names::all_subjects(DUE_SUBJECT_PREFIX),
+                    destination: names::all_subjects(TASK_SUBJECT_PREFIX),
+                }],
+                ..Default::default()
+            }]),
             retention: stream::RetentionPolicy::WorkQueue,
             storage: stream::StorageType::File,
             num_replicas: stream.replicas,
@@ -49,6 +75,24 @@ impl Topology {
             // tasks that were already accepted.
             discard: stream::DiscardPolicy::New,
             description: Some("tasklane work queue".into()),
+            ..Default::default()
+        };
+        let schedules = stream::Config {
+            name: stream.schedule_name(),
+            subjects: vec![
+                names::all_subjects(SCHEDULE_SUBJECT_PREFIX),
+                names::all_subjects(DUE_SUBJECT_PREFIX),
+            ],
+            allow_message_schedules: true,
+            // The server turns these on with schedules; declared so that a later
+            // update does not read as a change.
+            allow_rollup: true,
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            num_replicas: stream.replicas,
+            duplicate_window: stream.duplicate_window,
+            max_age: SCHEDULE_MAX_AGE,
+            description: Some("tasklane delayed tasks".into()),
             ..Default::default()
         };
         let dead_letters = stream::Config {
@@ -81,6 +125,7 @@ impl Topology {
         };
         Self {
             work,
+            schedules,
             dead_letters,
             consumer,
         }
@@ -95,13 +140,15 @@ fn unlimited_if_zero(limit: u64) -> i64 {
     }
 }
 
-/// Creates or updates both streams and the consumer so they match `topology`. Safe
+/// Creates or updates the streams and the consumer so they match `topology`; a work
+/// stream of an older release gains its source in place, keeping its messages. Safe
 /// to run from any number of replicas at once.
 pub(crate) async fn declare(
     js: &jetstream::Context,
     topology: &Topology,
 ) -> Result<(), QueueError> {
-    for config in [&topology.work, &topology.dead_letters] {
+    // The schedule stream first, so the work stream's source exists when it is added.
+    for config in [&topology.schedules, &topology.work, &topology.dead_letters] {
         js.create_or_update_stream(config.clone())
             .await
             .map_err(|source| QueueError::DeclareStream {
@@ -125,13 +172,13 @@ pub(crate) async fn declare(
     Ok(())
 }
 
-/// Checks that both streams and the consumer exist with the settings `topology`
+/// Checks that the streams and the consumer exist with the settings `topology`
 /// describes, without changing anything: what a worker whose NATS user may not
 /// manage streams does on start. The error names what is missing or which settings
 /// differ.
 pub(crate) async fn verify(js: &jetstream::Context, topology: &Topology) -> Result<(), QueueError> {
     let mut work = None;
-    for expected in [&topology.work, &topology.dead_letters] {
+    for expected in [&topology.work, &topology.schedules, &topology.dead_letters] {
         let stream = match js.get_stream(&expected.name).await {
             Ok(stream) => stream,
             Err(error) => match error.kind() {
@@ -213,6 +260,16 @@ fn stream_differences(actual: &stream::Config, expected: &stream::Config) -> Vec
     );
     check.field("max_age", &actual.max_age, &expected.max_age);
     check.field("discard", &actual.discard, &expected.discard);
+    check.field(
+        "allow_msg_schedules",
+        &actual.allow_message_schedules,
+        &expected.allow_message_schedules,
+    );
+    check.field(
+        "sources",
+        &source_transforms(actual),
+        &source_transforms(expected),
+    );
     found
 }
 
@@ -236,6 +293,21 @@ fn consumer_differences(
         &expected.filter_subject,
     );
     found
+}
+
+/// A stream's sources as `name: from > to` (what tasklane sets of them), in order.
+fn source_transforms(config: &stream::Config) -> Vec<String> {
+    let sources = config.sources.iter().flatten();
+    sources
+        .map(|source| {
+            let transforms: Vec<String> = source
+                .subject_transforms
+                .iter()
+                .map(|t| format!("{} > {}", t.source, t.destination))
+                .collect();
+            format!("{}: {}", source.name, transforms.join(", "))
+        })
+        .collect()
 }
 
 /// JetStream reports an unset limit (0 in a config) as -1.

@@ -36,6 +36,8 @@ pub struct TaskRecord {
     pub redriven_from: Option<String>,
     /// The task this dead one was re-driven as.
     pub redriven_to: Option<String>,
+    /// For a delayed task, when it may start at the earliest (RFC 3339 UTC).
+    pub run_at: Option<String>,
 }
 
 /// What `start_attempt` found.
@@ -107,6 +109,45 @@ pub struct RecordIdentity<'a> {
     pub created_at: &'a str,
     /// The tenant it belongs to.
     pub tenant: &'a str,
+}
+
+/// A `queued` record as the gateway writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueuedRecord<'a> {
+    /// The task.
+    pub task: RecordIdentity<'a>,
+    /// For a delayed task, when it may start at the earliest (RFC 3339 UTC).
+    pub run_at: Option<&'a str>,
+}
+
+impl<'a> From<RecordIdentity<'a>> for QueuedRecord<'a> {
+    fn from(task: RecordIdentity<'a>) -> Self {
+        Self { task, run_at: None }
+    }
+}
+
+/// [`QueuedRecord`] that can wait in a group-commit queue.
+pub(crate) struct OwnedQueued {
+    task: OwnedIdentity,
+    run_at: Option<String>,
+}
+
+impl From<QueuedRecord<'_>> for OwnedQueued {
+    fn from(record: QueuedRecord<'_>) -> Self {
+        Self {
+            task: record.task.into(),
+            run_at: record.run_at.map(str::to_string),
+        }
+    }
+}
+
+impl OwnedQueued {
+    pub(crate) fn borrow(&self) -> QueuedRecord<'_> {
+        QueuedRecord {
+            task: self.task.borrow(),
+            run_at: self.run_at.as_deref(),
+        }
+    }
 }
 
 /// The counters behind `GET /stats`.
@@ -194,16 +235,17 @@ impl OutcomeRequest {
 pub(crate) fn record_queued(
     client: &Client,
     script: &Script,
-    tasks: &[RecordIdentity<'_>],
+    records: &[QueuedRecord<'_>],
 ) -> impl Future<Output = Result<u64, fred::error::Error>> + use<> {
-    let mut task_keys = Vec::with_capacity(tasks.len());
-    let mut args = Vec::with_capacity(tasks.len() * 4);
-    for task in tasks {
+    let mut task_keys = Vec::with_capacity(records.len());
+    let mut args = Vec::with_capacity(records.len() * 5);
+    for QueuedRecord { task, run_at } in records {
         task_keys.push(keys::task(task.id));
         args.push(task.id.to_string());
         args.push(task.task_type.to_string());
         args.push(task.created_at.to_string());
         args.push(task.tenant.to_string());
+        args.push(run_at.unwrap_or_default().to_string());
     }
     let (client, script) = (client.clone(), script.clone());
     async move {
@@ -311,6 +353,7 @@ pub(crate) fn parse_record(fields: HashMap<String, String>) -> Option<TaskRecord
         error: fields.get("error").cloned(),
         redriven_from: fields.get("redriven_from").cloned(),
         redriven_to: fields.get("redriven_to").cloned(),
+        run_at: fields.get("run_at").cloned(),
     })
 }
 
