@@ -5,7 +5,10 @@
 #   rates of the gateway alone, worker drain of the backlog (at the default
 #   concurrency and at a wider one), end to end with CPU time per task of every
 #   process, open-loop latency with the worker running, peak RSS, and a drain of
-#   http tasks against a no-op target on loopback.
+#   http tasks against a no-op target on loopback. Beside each of ingest, drain and
+#   end to end, the same phase of the load generator's bare-bones pipeline (parse,
+#   publish with PubAck, 202; pull, one Valkey SET, ack) on the same servers: the
+#   targets are ratios against it.
 # Everything runs on 127.0.0.1: nats-server, valkey-server, tasklane-api,
 # tasklane-worker and the load generator share the machine's cores, as the figures
 # in docs/benchmarks.md assume.
@@ -23,7 +26,9 @@
 # BENCH_RATES (default "2000 5000 10000"), BENCH_DELAYED (delayed tasks waiting
 # during the second echo drain, default 100000), BENCH_WORKER_CONCURRENCY (default: the
 # product default), BENCH_WIDE_CONCURRENCY (the second drain, default 256),
-# BENCH_KEEP_RESULTS (copy the raw JSON lines there), CARGO_TARGET_DIR.
+# BENCH_KEEP_RESULTS (copy the raw JSON lines there), BENCH_PROFILE (a directory:
+# record a perf CPU profile of every process in each main phase there, see
+# scripts/profile.sh), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,6 +100,32 @@ wait_ready() {
 }
 
 results="$work/results.jsonl"
+profile_dir=${BENCH_PROFILE:-}
+profilers=()
+# With BENCH_PROFILE set: samples each named process (name pid ...) until
+# profile_stop, into $BENCH_PROFILE/<phase>.<name>.data.
+profile_start() {
+  [ -n "$profile_dir" ] || return 0
+  local label=$1 name pid
+  shift
+  while [ $# -gt 0 ]; do
+    name=$1 pid=$2
+    shift 2
+    perf record -q -F "${BENCH_PROFILE_FREQ:-999}" -p "$pid" \
+      -o "$profile_dir/$label.$name.data" 2>>"$profile_dir/perf.log" &
+    profilers+=($!)
+    pids+=($!)
+  done
+  sleep 0.3
+}
+profile_stop() {
+  local pid
+  for pid in "${profilers[@]}"; do
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  profilers=()
+}
 : >"$results"
 phase() { printf '\n--> %s\n' "$*" >&2; }
 # Runs the load generator; its JSON report goes to the results, its summary to stderr.
@@ -211,22 +242,45 @@ for side in ("off", "on"):
   exit 0
 fi
 
-phase "gateway ingest, no worker running (the backlog is the drain phase's input)"
 # Workers declare the streams and the consumer when they start; the gateway only
 # waits for the work stream. Declare them the worker's way without starting one.
+# The bare-bones pipeline copies their configuration.
 "$bin/tasklane-worker" --declare-topology >"$work/declare.log" 2>&1
+bare_port=$(free_port)
+bare_url="http://127.0.0.1:$bare_port"
+bare_args=(--nats-url "$nats_url" --valkey-url "redis://127.0.0.1:$valkey_port/1")
+
+phase "bare-bones gateway ingest (parse, publish, PubAck, 202)"
+"$bin/tasklane-loadgen" bare-gateway --listen "127.0.0.1:$bare_port" "${bare_args[@]}" \
+  2>"$work/bare-gateway.log" &
+bare_gateway_pid=$!
+pids+=("$bare_gateway_pid")
+wait_ready "$bare_url/stats"
+loadgen http --url "$bare_url" --connections 64 --duration 1s --label bare_ingest_warmup
+profile_start bare_ingest gateway "$bare_gateway_pid" nats "$nats_pid"
+loadgen http --url "$bare_url" --connections 64 --duration "$duration" --label bare_ingest
+profile_stop
+
+phase "gateway ingest, no worker running (the backlog is the drain phase's input)"
 "$bin/tasklane-api" >"$work/api.log" 2>&1 &
 api_pid=$!
 pids+=("$api_pid")
 wait_ready "$api_url/readyz"
 loadgen http --url "$api_url" --connections 64 --duration 1s --label ingest_warmup
+profile_start ingest api "$api_pid" nats "$nats_pid" valkey "$valkey_pid"
 loadgen http --url "$api_url" --connections 64 --duration "$duration" --label ingest_task
+profile_stop
+profile_start ingest_batch api "$api_pid" nats "$nats_pid" valkey "$valkey_pid"
 loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label ingest_batch
+profile_stop
 
+# Tasks accepted by tasklane's gateway (prefix ""), or by the bare one ("bare_").
 accepted_so_far() {
   python3 -c 'import json, sys
+bare = sys.argv[2] == "bare_"
 print(sum(r.get("accepted_tasks", 0) for r in map(json.loads, open(sys.argv[1]))
-          if r.get("path") and not r["label"].startswith(("noop", "delayed"))))' "$results"
+          if r.get("path") and not r["label"].startswith(("noop", "delayed"))
+          and r["label"].startswith("bare_") == bare))' "$results" "${1:-}"
 }
 
 phase "a batch's tasks read as queued as soon as the 202 is out"
@@ -254,13 +308,45 @@ cpu_snapshot drain_cpu_before nats "$nats_pid" valkey "$valkey_pid"
 "$bin/tasklane-worker" >"$work/worker.log" 2>&1 &
 worker_pid=$!
 pids+=("$worker_pid")
+profile_start drain worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
 loadgen wait-processed --url "$api_url" --processed "$backlog" --label drain
 cpu_snapshot drain_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$worker_pid"
+profile_stop
+
+phase "bare-bones worker drain of a backlog as large (pull, one SET, ack)"
+bare_backlog=$(accepted_so_far bare_)
+if [ "$bare_backlog" -lt "$backlog" ]; then
+  # Topped up with messages of the same size straight to the bare stream.
+  loadgen js-publish --nats-url "$nats_url" --stream BARE --subject bare.echo \
+    --count $((backlog - bare_backlog)) --label bare_fill
+  bare_backlog=$backlog
+fi
+cpu_snapshot bare_drain_cpu_before nats "$nats_pid" valkey "$valkey_pid"
+"$bin/tasklane-loadgen" bare-worker "${bare_args[@]}" 2>"$work/bare-worker.log" &
+bare_worker_pid=$!
+pids+=("$bare_worker_pid")
+profile_start bare_drain worker "$bare_worker_pid" nats "$nats_pid" valkey "$valkey_pid"
+loadgen wait-processed --url "$bare_url" --processed "$bare_backlog" --label bare_drain
+cpu_snapshot bare_drain_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$bare_worker_pid"
+profile_stop
 
 phase "end to end: POST /task at 64 connections with the worker running"
 cpu_snapshot e2e_cpu_before api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
+profile_start e2e api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
 loadgen http --url "$api_url" --connections 64 --duration "$duration" --wait-processed --label e2e
 cpu_snapshot e2e_cpu_after api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
+profile_stop
+
+phase "bare-bones end to end: POST /task at 64 connections with the bare worker running"
+bare_cpu=(api "$bare_gateway_pid" worker "$bare_worker_pid" nats "$nats_pid" valkey "$valkey_pid")
+cpu_snapshot bare_e2e_cpu_before "${bare_cpu[@]}"
+profile_start bare_e2e "${bare_cpu[@]}"
+loadgen http --url "$bare_url" --connections 64 --duration "$duration" --wait-processed --label bare_e2e
+cpu_snapshot bare_e2e_cpu_after "${bare_cpu[@]}"
+profile_stop
+memory_snapshot bare_memory api "$bare_gateway_pid" worker "$bare_worker_pid"
+kill "$bare_gateway_pid" "$bare_worker_pid"
+wait "$bare_gateway_pid" "$bare_worker_pid" 2>/dev/null || true
 
 for rate in $rates; do
   phase "open loop at $rate/s, worker draining alongside"
@@ -357,7 +443,8 @@ versions="$("$NATS_SERVER_BIN" --version), valkey $("$VALKEY_SERVER_BIN" --versi
 
 report_args=(--results "$results" --machine "$machine" --versions "$versions"
   --duration "$duration" --js-count "$js_count" --mode "$mode")
-if [ "$mode" = full ]; then
+# A profiled run is slowed by the sampling: its figures do not go into the docs.
+if [ "$mode" = full ] && [ -z "$profile_dir" ]; then
   report_args+=(--write docs/benchmarks.md)
 fi
 if [ -n "${BENCH_KEEP_RESULTS:-}" ]; then

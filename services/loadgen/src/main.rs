@@ -3,6 +3,7 @@
 //! Every mode prints one JSON object on stdout (the figures `bench.sh` tabulates) and a
 //! human-readable summary on stderr.
 
+mod bare;
 mod http_load;
 mod jetstream;
 mod latency;
@@ -14,8 +15,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 /// tasklane load generator: HTTP load against the gateway (closed and open loop), the
-/// raw JetStream publish and consume+ack ceilings, and a no-op axum server as the
-/// HTTP ceiling.
+/// raw JetStream publish and consume+ack ceilings, a no-op axum server as the HTTP
+/// ceiling, and the bare-bones pipeline tasklane is measured against.
 #[derive(Parser)]
 #[command(name = "tasklane-loadgen", version)]
 struct Cli {
@@ -38,6 +39,11 @@ enum Command {
     /// An axum server that only parses the task JSON and answers 202: the HTTP ceiling
     /// of this machine, measured with the same client.
     NoopServer(noop::NoopArgs),
+    /// The bare-bones gateway: parse, publish, await the PubAck, answer 202 with an
+    /// id; `GET /stats` counts what the bare worker stored.
+    BareGateway(bare::gateway::GatewayArgs),
+    /// The bare-bones worker: pull, one Valkey `SET` per message, ack.
+    BareWorker(bare::worker::WorkerArgs),
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, humantime::DurationError> {
@@ -56,6 +62,8 @@ fn main() -> anyhow::Result<()> {
             Command::JsPublish(args) => jetstream::publish(args).await,
             Command::JsConsume(args) => jetstream::consume(args).await,
             Command::NoopServer(args) => noop::serve(args).await,
+            Command::BareGateway(args) => bare::gateway::serve(args).await,
+            Command::BareWorker(args) => bare::worker::run(args).await,
         }
     })?;
     if let Some(report) = report {
