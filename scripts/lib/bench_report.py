@@ -209,7 +209,6 @@ def check_counts(results):
     """Every accepted task succeeded, once: nothing lost, failed or counted twice."""
     # Delayed tasks wait 30 days: accepted, never processed during the run.
     accepted = sum(r.get("accepted_tasks", 0) for label, r in results.items()
-                   # Delayed tasks wait 30 days: accepted, never finished in the run.
                    if r.get("path") and tasklane_label(label) and not label.startswith("delayed"))
     stats = results["stats"]
     problems = []
