@@ -56,7 +56,7 @@ impl Canceller {
                 audit("cancelled");
                 self.cancelled.with_label_values(&[previous.as_str()]).inc();
                 tracing::info!(task_id = %id, previous = previous.as_str(), "task cancelled");
-                Ok(record)
+                Ok(*record)
             }
             Cancellation::AlreadyFinished(status) => {
                 audit("already_finished");

@@ -47,9 +47,7 @@ pub use error::StoreError;
 use group_commit::GroupCommit;
 pub use idempotency::{Claim, IdempotencyState, PlannedTask, ReservationTimes};
 use records::{AttemptRequest, OutcomeRequest, OwnedQueued};
-pub use records::{
-    AttemptStart, Counters, FinalOutcome, QueuedRecord, RecordIdentity, TaskRecord,
-};
+pub use records::{AttemptStart, Counters, FinalOutcome, QueuedRecord, RecordIdentity, TaskRecord};
 pub use redrive::RedriveLink;
 use scripts::Scripts;
 

@@ -17,7 +17,7 @@ pub enum Cancellation {
         /// Its status before (`queued` or `running`).
         previous: TaskStatus,
         /// The record as cancelled.
-        record: TaskRecord,
+        record: Box<TaskRecord>,
     },
     /// The task already ended with this status: nothing changed.
     AlreadyFinished(TaskStatus),
@@ -55,7 +55,10 @@ impl Store {
                     fields.insert(field, value);
                 }
                 match parse_record(fields) {
-                    Some(record) => Cancellation::Cancelled { previous, record },
+                    Some(record) => Cancellation::Cancelled {
+                        previous,
+                        record: Box::new(record),
+                    },
                     None => Cancellation::NotFound,
                 }
             }
