@@ -26,6 +26,9 @@ source scripts/lib/loopback.sh
 
 FINISHED=6
 QUEUED=5
+# Long enough to outlast backup, wipe and restore on a slow machine, so the task
+# is still a schedule in the backup and comes due only after the restore.
+DELAY_MS=45000
 WAIT_SECONDS=60
 
 step "tools and binaries"
@@ -106,6 +109,7 @@ snapshot_state() {  # snapshot_state FILE: what must survive, as JSON lines
   local id
   {
     js state TASKS workers
+    js state TASKS_SCHEDULED
     js state TASKS_DLQ
     curl -sf "$api/stats" | jq -c '{worker_processed_count, worker_succeeded_count, worker_failed_count, dead_letter_count, queue_backlog_length}'
     # -s without -f: a 404 after a bad restore belongs in the comparison
@@ -132,14 +136,20 @@ for i in $(seq 1 "$QUEUED"); do
   queued_ids+=("$(submit "{\"type\":\"echo\",\"payload\":{\"n\":$i}}")")
 done
 ids+=("${queued_ids[@]}")
+# A delayed task that comes due only after the restore: it must wait through the
+# backup as a schedule in TASKS_SCHEDULED and run once after it.
+delayed_id=$(submit "{\"payload\":{\"delayed\":true},\"delay_ms\":$DELAY_MS}")
+ids+=("$delayed_id")
 snapshot_state "$work/before.jsonl"
 head -n 3 "$work/before.jsonl"
 [ "$(js state TASKS workers | jq .messages)" = "$QUEUED" ] || die "expected $QUEUED queued messages before the backup"
 [ "$(js state TASKS_DLQ | jq .messages)" = 1 ] || die "expected one dead letter before the backup"
+[ "$(js state TASKS_SCHEDULED | jq .messages)" = 1 ] || die "expected one waiting schedule before the backup"
 
-step "backup: JetStream snapshots of TASKS and TASKS_DLQ, Valkey AOF after a rewrite"
+step "backup: JetStream snapshots of TASKS, TASKS_SCHEDULED and TASKS_DLQ, Valkey AOF after a rewrite"
 stop api
 js backup TASKS "$work/backup/TASKS"
+js backup TASKS_SCHEDULED "$work/backup/TASKS_SCHEDULED"
 js backup TASKS_DLQ "$work/backup/TASKS_DLQ"
 valkey BGREWRITEAOF >/dev/null
 rewritten() { valkey INFO persistence | grep -q 'aof_rewrite_in_progress:0' && valkey INFO persistence | grep -q 'aof_rewrite_scheduled:0'; }
@@ -155,6 +165,7 @@ mkdir -p "$work/nats" "$work/valkey"
 
 step "restore into empty servers (before any worker runs, so nothing declares empty streams)"
 start_nats
+js restore "$work/backup/TASKS_SCHEDULED"
 js restore "$work/backup/TASKS"
 js restore "$work/backup/TASKS_DLQ"
 cp -a "$work/backup/valkey-appendonlydir" "$work/valkey/appendonlydir"
@@ -188,5 +199,14 @@ processed_after=$(curl -sf "$api/stats" | jq .worker_processed_count)
   || fail "processed $processed_after, expected $processed_before + $QUEUED"
 [ "$(js state TASKS workers | jq .messages)" = 0 ] || fail "TASKS not empty after the worker ran"
 echo "processed $processed_before → $processed_after; TASKS empty"
+
+step "the delayed task comes due after the restore and runs once"
+[ "$(status_of "$delayed_id")" = queued ] || fail "the delayed task ran before its time"
+delayed_done() { [ "$(status_of "$delayed_id")" = succeeded ]; }
+WAIT_SECONDS=$(( DELAY_MS / 1000 + 60 )) wait_for "the delayed task to run" delayed_done
+attempts=$(curl -sf "$api/task/$delayed_id" | jq .attempts)
+[ "$attempts" = 1 ] || fail "the delayed task ran $attempts times"
+wait_for "/stats to count the delayed task" processed_reaches $((processed_after + 1))
+echo "delayed task $delayed_id succeeded once after the restore"
 
 finish restore-drill
