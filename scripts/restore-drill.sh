@@ -141,7 +141,7 @@ ids+=("${queued_ids[@]}")
 delayed_id=$(submit "{\"payload\":{\"delayed\":true},\"delay_ms\":$DELAY_MS}")
 ids+=("$delayed_id")
 snapshot_state "$work/before.jsonl"
-head -n 3 "$work/before.jsonl"
+head -n 4 "$work/before.jsonl"
 [ "$(js state TASKS workers | jq .messages)" = "$QUEUED" ] || die "expected $QUEUED queued messages before the backup"
 [ "$(js state TASKS_DLQ | jq .messages)" = 1 ] || die "expected one dead letter before the backup"
 [ "$(js state TASKS_SCHEDULED | jq .messages)" = 1 ] || die "expected one waiting schedule before the backup"
@@ -190,7 +190,7 @@ wait_for "the queued tasks to finish" all_settled "${queued_ids[@]}"
 for id in "${queued_ids[@]}"; do
   [ "$(status_of "$id")" = succeeded ] || fail "queued task $id ended $(status_of "$id")"
 done
-processed_before=$(sed -n 3p "$work/before.jsonl" | jq .worker_processed_count)
+processed_before=$(grep -m1 worker_processed_count "$work/before.jsonl" | jq .worker_processed_count)
 # /stats reuses one answer for up to a second, so the count may lag the records.
 processed_reaches() { [ "$(curl -sf "$api/stats" | jq .worker_processed_count)" = "$1" ]; }
 wait_for "/stats to count the queued tasks" processed_reaches $((processed_before + QUEUED))
