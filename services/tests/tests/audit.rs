@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tasklane_testkit::apps::ProcessApp;
 use tasklane_testkit::apps::declare_topology;
 use tasklane_testkit::{Stack, eventually};
 
@@ -17,6 +18,26 @@ const LIMITED: ApiKey<'static> = ApiKey {
     tenant: "acme",
     scopes: &["tasks:write"],
 };
+
+/// The audit events in `api`'s log (of `action` only, when given), once there are
+/// at least `at_least` of them: the log is written asynchronously.
+pub(crate) async fn audit_events(
+    api: &ProcessApp,
+    action: Option<&str>,
+    at_least: usize,
+) -> Vec<Value> {
+    eventually(Duration::from_secs(10), "the audit events", || async {
+        let events: Vec<Value> = api
+            .log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event["audit"] == true)
+            .filter(|event| action.is_none_or(|action| event["action"] == action))
+            .collect();
+        (events.len() >= at_least).then_some(events)
+    })
+    .await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_refusal_is_one_audit_event_with_its_fields_and_no_secret() {
@@ -72,16 +93,7 @@ async fn each_refusal_is_one_audit_event_with_its_fields_and_no_secret() {
         StatusCode::TOO_MANY_REQUESTS
     );
 
-    let events = eventually(Duration::from_secs(10), "four audit events", || async {
-        let events: Vec<Value> = api
-            .log()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|event| event["audit"] == true)
-            .collect();
-        (events.len() >= 4).then_some(events)
-    })
-    .await;
+    let events = audit_events(&api, None, 4).await;
     assert_eq!(events.len(), 4, "one event per decision: {events:#?}");
     let find = |outcome: &str, request_id: Option<&str>| {
         events

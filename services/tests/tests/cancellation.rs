@@ -420,20 +420,7 @@ async fn only_the_owning_tenant_with_tasks_write_can_cancel_and_each_decision_is
     assert_eq!(own.status(), StatusCode::OK);
     assert_eq!(get(BILLING.secret).await["status"], "cancelled");
 
-    let events = eventually(
-        Duration::from_secs(10),
-        "the cancel audit events",
-        || async {
-            let events: Vec<Value> = api
-                .log()
-                .lines()
-                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-                .filter(|event| event["audit"] == true && event["action"] == "cancel")
-                .collect();
-            (events.len() >= 3).then_some(events)
-        },
-    )
-    .await;
+    let events = crate::audit::audit_events(&api, Some("cancel"), 3).await;
     let outcome = |tenant: &str, outcome: &str, request_id: &str| {
         events.iter().any(|e| {
             e["tenant"] == tenant && e["outcome"] == outcome && e["request_id"] == request_id

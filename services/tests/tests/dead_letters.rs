@@ -580,20 +580,7 @@ async fn each_redrive_is_an_audit_event_naming_the_operator() {
     );
     assert_eq!(post(path, "req-again").await, StatusCode::CONFLICT);
 
-    let events = eventually(
-        Duration::from_secs(10),
-        "two re-drive audit events",
-        || async {
-            let events: Vec<Value> = api
-                .log()
-                .lines()
-                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-                .filter(|event| event["audit"] == true && event["action"] == "redrive")
-                .collect();
-            (events.len() >= 2).then_some(events)
-        },
-    )
-    .await;
+    let events = crate::audit::audit_events(&api, Some("redrive"), 2).await;
     assert_eq!(events.len(), 2, "{events:#?}");
     for (event, outcome, request_id) in [
         (&events[0], "accepted", "req-redrive"),
