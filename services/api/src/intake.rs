@@ -36,6 +36,7 @@ use answer::{Item, render_batch};
 use idempotency::{Claimed, Claims};
 pub use idempotency::{IdempotencyKey, canonical_json};
 use publish::{Outgoing, Publisher};
+pub(crate) use quota::Leases;
 use quota::Quota;
 pub(crate) use redrive::Redrive;
 use request::ValidTask;
@@ -84,7 +85,7 @@ impl Intake {
     ) -> Self {
         Self {
             rules,
-            quota: Quota::new(store.clone(), limits),
+            quota: Quota::new(store.clone(), limits, metrics.leases.clone()),
             claims: Claims::new(
                 store.clone(),
                 request_timeout,
@@ -96,6 +97,11 @@ impl Intake {
             store,
             redriven: metrics.redriven,
         }
+    }
+
+    /// This gateway's admission leases, to give back when it stops.
+    pub(crate) fn leases(&self) -> Leases {
+        self.quota.leases()
     }
 
     /// Most tasks one batch or bulk re-drive may name (`api.max_batch`).

@@ -26,6 +26,13 @@ pub(crate) struct HttpMetrics {
     in_flight: IntGauge,
 }
 
+/// Admission lease calls by result, and the requests a lease admitted.
+#[derive(Clone)]
+pub(crate) struct LeaseMetrics {
+    pub(crate) leases: IntCounterVec,
+    pub(crate) admitted: IntCounter,
+}
+
 /// Tasks accepted and refused, and idempotent replays.
 #[derive(Clone)]
 pub(crate) struct IntakeMetrics {
@@ -34,6 +41,7 @@ pub(crate) struct IntakeMetrics {
     pub(crate) publish_errors: IntCounter,
     pub(crate) idempotent_replays: IntCounter,
     pub(crate) redriven: IntCounter,
+    pub(crate) leases: LeaseMetrics,
 }
 
 impl ApiMetrics {
@@ -76,6 +84,25 @@ impl ApiMetrics {
                 "api_dead_letters_redriven_total",
                 "Dead tasks re-driven as new tasks (PubAck received)",
             ),
+            leases: LeaseMetrics {
+                leases: {
+                    let leases = base.counter_vec(
+                        "api_admission_leases_total",
+                        "Admission lease calls by result (granted, refused, failed) and leases given back (returned)",
+                        &["result"],
+                    );
+                    // Every result from the start, at 0, so rates of each exist
+                    // before its first occurrence.
+                    for result in ["granted", "refused", "failed", "returned"] {
+                        leases.with_label_values(&[result]);
+                    }
+                    leases
+                },
+                admitted: base.counter(
+                    "api_lease_admissions_total",
+                    "Requests admitted from this gateway's admission lease, without a Valkey call",
+                ),
+            },
         };
         let cancelled = base.counter_vec(
             "api_tasks_cancelled_total",

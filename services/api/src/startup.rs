@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Authenticator;
 use crate::cancel::Canceller;
 use crate::extract::BodyLimit;
-use crate::intake::{Intake, Rules};
+use crate::intake::{Intake, Leases, Rules};
 use crate::metrics::ApiMetrics;
 use crate::readiness::GatewayReadiness;
 use crate::routes::{ops_only, router};
@@ -38,6 +38,7 @@ pub(crate) struct Gateway {
     /// listener of their own; otherwise they are routes of `router`.
     ops_router: Option<Router>,
     queue: Queue,
+    leases: Leases,
     readiness: GatewayReadiness,
     max_body_bytes: usize,
     connection_limits: ConnectionLimits,
@@ -69,6 +70,7 @@ impl Gateway {
             api.request_timeout,
             settings.stream.duplicate_window,
         );
+        let leases = intake.leases();
         let readiness = GatewayReadiness::new(queue.clone(), store.clone(), shutdown);
         let state = AppState::new(
             intake,
@@ -86,6 +88,7 @@ impl Gateway {
             router: router(state, public_ops, metrics.http, api, authenticator),
             ops_router,
             queue,
+            leases,
             readiness,
             max_body_bytes: api.max_body_bytes,
             connection_limits: ConnectionLimits {
@@ -138,6 +141,7 @@ impl Application {
             router,
             ops_router,
             queue,
+            leases,
             readiness,
             max_body_bytes,
             connection_limits,
@@ -159,6 +163,9 @@ impl Application {
             tokio::spawn(serve(listener, ops, connection_limits, ops_stop.clone()))
         });
         serve(self.listener, router, connection_limits, self.shutdown).await;
+        // What this gateway's leases hold goes back to the tenants' shared budgets now,
+        // not at the leases' expiry.
+        leases.give_back().await;
         ops_stop.cancel();
         if let Some(ops_server) = ops_server {
             ops_server.await.context("health server task")?;

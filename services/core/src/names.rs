@@ -111,8 +111,9 @@ pub(crate) mod keys {
     /// One string per idempotency key: `tasklane:idem:<key>`.
     const IDEMPOTENCY_PREFIX: &str = "tasklane:idem:";
     /// Per-tenant keys: `tasklane:tenant:<tenant>:outstanding` (tasks accepted and not
-    /// finished, kept by the record scripts) and `tasklane:tenant:<tenant>:rate` (the
-    /// rate limiter's state).
+    /// finished, kept by the record scripts), `tasklane:tenant:<tenant>:rate` (the
+    /// rate limiter's state) and `tasklane:tenant:<tenant>:leases` (the outstanding
+    /// slots each gateway's admission lease reserves, a hash by gateway id).
     pub(crate) const TENANT_PREFIX: &str = "tasklane:tenant:";
     /// One hash holds the counters behind `GET /stats`; it has no TTL.
     pub(crate) const STATS: &str = "tasklane:stats";
@@ -133,5 +134,9 @@ pub(crate) mod keys {
 
     pub(crate) fn rate(tenant: &str) -> String {
         format!("{TENANT_PREFIX}{tenant}:rate")
+    }
+
+    pub(crate) fn leases(tenant: &str) -> String {
+        format!("{TENANT_PREFIX}{tenant}:leases")
     }
 }

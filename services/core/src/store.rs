@@ -16,7 +16,7 @@
 //! finished): +1 when a record first gets a live status, -1 when a live record gets
 //! its outcome or is cancelled, so the count moves exactly when a record does and
 //! cannot drift from the records. `admit_many` reads it, with the tenant's rate
-//! limit, before a submission.
+//! limit and the slots admission leases reserve (`lease`), before a submission.
 //!
 //! Each script takes many tasks, and the per-task writes (and admissions) of
 //! concurrent requests and deliveries share calls through [`GroupCommit`]: a script
@@ -40,6 +40,7 @@ use std::time::Duration;
 use fred::prelude::*;
 
 use admission::AdmitRequest;
+pub use admission::lease::{LEASE_RESERVE, LeaseRequest};
 pub use admission::{Admission, TenantLimits};
 pub use cancellation::Cancellation;
 use connection::build_client;
@@ -274,6 +275,13 @@ impl Store {
             limits,
         };
         Ok(self.inner.admissions.submit(request).await?)
+    }
+
+    /// Takes, renews or gives back an admission lease (see [`admission::lease`]);
+    /// returns the admissions granted.
+    pub async fn lease(&self, request: &LeaseRequest<'_>) -> Result<u64, StoreError> {
+        let inner = &self.inner;
+        Ok(admission::lease::lease(&inner.client, &inner.scripts.lease, request).await?)
     }
 
     /// How many of `tenant`'s tasks are accepted and not finished.

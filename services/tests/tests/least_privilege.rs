@@ -346,14 +346,15 @@ async fn the_charts_valkey_users_run_the_pipeline_and_nothing_else() {
                 "TASKLANE_VALKEY__PASSWORD_FILE".to_string(),
                 file.display().to_string(),
             ),
-            // Every script the gateway has: rate limit and outstanding cap on.
+            // Every script the gateway has: rate limit and outstanding cap on, far
+            // enough above the load for admission leases.
             (
                 "TASKLANE_LIMITS__TENANT_RATE".to_string(),
-                "1000".to_string(),
+                "1000000".to_string(),
             ),
             (
                 "TASKLANE_LIMITS__TENANT_MAX_OUTSTANDING".to_string(),
-                "1000".to_string(),
+                "1000000".to_string(),
             ),
         ]
     };
@@ -462,6 +463,25 @@ async fn the_charts_valkey_users_run_the_pipeline_and_nothing_else() {
         "dead",
         "the records are all still there"
     );
+    // A flood takes an admission lease (its script sweeps, reserves and sets the
+    // lease hash's expiry), and stopping gives it back (deletes the reservation).
+    let echo = json!({"type": "echo", "payload": {}});
+    futures::future::join_all((0..300).map(|_| client.submit(&echo))).await;
+    let metrics = api.client().metrics().await;
+    let lease = |result| {
+        metric_value(
+            &metrics,
+            "api_admission_leases_total",
+            &[("result", result)],
+        )
+    };
+    assert!(lease("granted") >= 1.0, "no lease was granted: {metrics}");
+    assert_eq!(lease("failed"), 0.0, "{metrics}");
     api.stop().await;
+    let leases = ["EXISTS", "tasklane:tenant:default:leases"];
+    assert_eq!(
+        as_valkey_user(port, "tasklane-api", &leases),
+        Reply::Integer(0)
+    );
     worker.stop().await;
 }

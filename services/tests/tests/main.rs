@@ -16,6 +16,7 @@ mod faults;
 mod http_hardening;
 mod http_tasks;
 mod idempotency;
+mod leases;
 mod least_privilege;
 mod limits;
 mod observability;

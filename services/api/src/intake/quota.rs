@@ -5,6 +5,11 @@
 //! The `RateLimit-Policy` and `RateLimit` headers follow
 //! draft-ietf-httpapi-ratelimit-headers-09: `"tenant";q=<burst>;w=<seconds>` and
 //! `"tenant";r=<remaining>;t=<seconds>`.
+//!
+//! A tenant far from its limits is admitted from this gateway's lease ([`lease`]);
+//! every refusal comes from the exact decision in Valkey.
+
+mod lease;
 
 use axum::http::{HeaderName, HeaderValue};
 use tasklane_core::config::LimitsSettings;
@@ -13,6 +18,8 @@ use tasklane_core::store::{Admission, Store, TenantLimits};
 use crate::audit::AuditEvent;
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, Cause};
+use crate::metrics::LeaseMetrics;
+pub(crate) use lease::Leases;
 
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
@@ -21,12 +28,13 @@ const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 pub(crate) struct Quota {
     store: Store,
     limits: TenantLimits,
+    leases: Leases,
     /// `RateLimit-Policy`, the same on every answer.
     policy: Option<HeaderValue>,
 }
 
 impl Quota {
-    pub(crate) fn new(store: Store, settings: &LimitsSettings) -> Self {
+    pub(crate) fn new(store: Store, settings: &LimitsSettings, metrics: LeaseMetrics) -> Self {
         let limits = TenantLimits {
             rate: settings.tenant_rate,
             burst: settings.burst(),
@@ -38,10 +46,16 @@ impl Quota {
                 .expect("digits are a valid header value")
         });
         Self {
+            leases: Leases::new(store.clone(), limits, metrics),
             store,
             limits,
             policy,
         }
+    }
+
+    /// This gateway's admission leases, to give back when it stops.
+    pub(crate) fn leases(&self) -> Leases {
+        self.leases.clone()
     }
 
     /// Admits `tasks` tasks for `principal`'s tenant, or refuses them all with 429
@@ -52,7 +66,7 @@ impl Quota {
         tasks: usize,
         request_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        if !self.limits.any() {
+        if !self.limits.any() || self.leases.try_take(&principal.tenant, tasks as u64) {
             return Ok(());
         }
         let admission = self

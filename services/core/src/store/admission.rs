@@ -1,7 +1,10 @@
 //! Per-tenant admission: the rate limit every gateway replica shares and the cap on
 //! outstanding tasks, decided by `scripts/admit_many.lua`. Concurrent requests'
 //! admissions share one script call (group commit), so the quota costs the hot path
-//! a fraction of a round trip per request instead of one each.
+//! a fraction of a round trip per request instead of one each; [`lease`] spares a
+//! tenant far from its limits even that.
+
+pub(crate) mod lease;
 
 use std::time::Duration;
 
@@ -78,6 +81,7 @@ pub(crate) async fn admit_many(
                 tenants.push(&request.tenant);
                 script_keys.push(keys::rate(&request.tenant));
                 script_keys.push(keys::outstanding(&request.tenant));
+                script_keys.push(keys::leases(&request.tenant));
                 tenants.len() - 1
             }
         };

@@ -23,6 +23,7 @@ pub(crate) struct Scripts {
     pub(crate) finish_many: Script,
     pub(crate) idempotency_reserve: Script,
     pub(crate) admit_many: Script,
+    pub(crate) lease: Script,
     pub(crate) idempotency_let_go: Script,
     pub(crate) redrive_link: Script,
     pub(crate) cancel: Script,
@@ -51,6 +52,7 @@ impl Scripts {
             )),
             idempotency_reserve: Script::from_lua(include_str!("scripts/idempotency_reserve.lua")),
             admit_many: Script::from_lua(include_str!("scripts/admit_many.lua")),
+            lease: Script::from_lua(include_str!("scripts/lease.lua")),
             idempotency_let_go: Script::from_lua(include_str!("scripts/idempotency_let_go.lua")),
             redrive_link: Script::from_lua(include_str!("scripts/redrive_link.lua")),
             cancel: terminal_aware(&format!(

@@ -2,8 +2,10 @@
 -- so a later request sees what an earlier one of the same tenant took: first the
 -- outstanding cap, then the rate (GCRA on Valkey's clock, so every gateway replica
 -- shares one bucket). One call carries the admissions of many concurrent requests.
--- KEYS: per tenant in the call, its rate key and outstanding key.
--- ARGV: per request, the 1-based index of its tenant in KEYS' pairs, n, rate
+-- The cap counts the slots every gateway's unexpired lease reserves (lease.lua) on
+-- top of the outstanding tasks, so no request takes a slot a lease holds.
+-- KEYS: per tenant in the call, its rate key, outstanding key and lease hash.
+-- ARGV: per request, the 1-based index of its tenant in KEYS' triples, n, rate
 -- (tasks/s, 0 = off), burst, max outstanding (0 = off).
 -- Returns {verdict, retry_after_us, remaining} per request, flattened; verdict is
 -- 'ok', 'rate', 'too_big' (more than the burst, never fits) or 'outstanding'.
@@ -21,15 +23,22 @@ local function clock_us()
 end
 
 local open, tat = {}, {}
+-- Outstanding tasks plus the slots unexpired leases reserve.
 local function outstanding_of(tenant)
   if not open[tenant] then
-    open[tenant] = tonumber(redis.call('GET', KEYS[2 * tenant]) or '0')
+    local count = tonumber(redis.call('GET', KEYS[3 * tenant - 1]) or '0')
+    local leases = redis.call('HGETALL', KEYS[3 * tenant])
+    for i = 2, #leases, 2 do
+      local slots, expiry = string.match(leases[i], '^(%d+):(%d+)$')
+      if expiry and tonumber(expiry) > clock_us() then count = count + tonumber(slots) end
+    end
+    open[tenant] = count
   end
   return open[tenant]
 end
 local function tat_of(tenant)
   if not tat[tenant] then
-    tat[tenant] = { at = tonumber(redis.call('GET', KEYS[2 * tenant - 1]) or '0'), taken = false }
+    tat[tenant] = { at = tonumber(redis.call('GET', KEYS[3 * tenant - 2]) or '0'), taken = false }
   end
   return tat[tenant]
 end
@@ -67,7 +76,7 @@ end
 for tenant, bucket in pairs(tat) do
   if bucket.taken then
     local now = clock_us()
-    redis.call('SET', KEYS[2 * tenant - 1], string.format('%d', bucket.at),
+    redis.call('SET', KEYS[3 * tenant - 2], string.format('%d', bucket.at),
       'PX', math.ceil((bucket.at - now) / 1000) + 1)
   end
 end
