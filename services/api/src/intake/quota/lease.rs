@@ -92,10 +92,11 @@ impl Demand {
         self.current += tasks;
     }
 
-    /// A lease for the demand seen, with a quarter more for growth; 0 when too small.
+    /// A lease for the busier of the last two windows' demand, kept up for the
+    /// lease's duration; 0 when too small to be worth a call.
     fn lease_size(&self) -> u64 {
         let per_window = self.previous.max(self.current);
-        let windows = LEASE_DURATION.as_millis() as u64 * 5 / 4 / WINDOW.as_millis() as u64;
+        let windows = LEASE_DURATION.as_millis() as u64 / WINDOW.as_millis() as u64;
         let size = per_window * windows;
         if size < MIN_LEASE {
             0
