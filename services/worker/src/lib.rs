@@ -5,6 +5,7 @@ pub mod cancellation;
 pub mod consumer;
 mod delivery;
 pub mod metrics;
+mod pull;
 pub mod server;
 pub mod startup;
 pub mod state;
