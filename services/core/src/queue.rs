@@ -127,12 +127,6 @@ impl Queue {
         })
     }
 
-    /// The JetStream context: messages the worker receives on its own pull inbox
-    /// are acknowledged through it.
-    pub fn context(&self) -> &jetstream::Context {
-        &self.js
-    }
-
     /// The work stream's name.
     pub fn stream_name(&self) -> &str {
         &self.stream_name

@@ -399,40 +399,6 @@ async fn a_worker_holds_no_more_messages_than_it_can_run() {
     api.stop().await;
 }
 
-/// A worker's pull requests expire on the server after a few seconds without
-/// messages, and each expiry hands back the permits it reserved: a worker idle for
-/// several expiries keeps its pull alive (never giving it up as lost) and still runs
-/// as many tasks at once as its concurrency.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_idle_past_its_pull_requests_expiry_still_runs_at_full_concurrency() {
-    let stack = Stack::start();
-    let api = stack.api(&[]).await;
-    let worker = stack.worker_process(&[("TASKLANE_WORKER__CONCURRENCY", "2")]);
-    worker.wait_ready().await;
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    let client = api.client();
-    let ids = client
-        .submit_batch(vec![json!({"type": "sleep", "payload": {"ms": 3000}}); 2])
-        .await;
-    eventually(DEADLINE, "both tasks running at once", || async {
-        let mut running = 0;
-        for id in &ids {
-            if client.task(id).await["status"] == "running" {
-                running += 1;
-            }
-        }
-        (running == 2).then_some(())
-    })
-    .await;
-    wait_idle(&client, 2).await;
-    let log = worker.log();
-    assert!(
-        !log.contains("pull error"),
-        "the idle pull was given up:\n{log}"
-    );
-    api.stop().await;
-}
-
 /// Records of unfinished tasks never expire: a task can wait in the queue longer than
 /// `results.ttl`, and `GET /task/{id}` must find it all along.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

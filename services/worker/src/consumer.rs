@@ -1,10 +1,11 @@
-//! The pull loop: pull requests ask only for messages there are free concurrency
-//! permits for, so a worker never holds more tasks than it runs, and drains on
-//! shutdown. The requests go out on one long-lived subscription ([`pull`]).
+//! The pull loop: each pull asks for as many messages as there are free concurrency
+//! permits, so a worker never holds more tasks than it runs, and drains on shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::AckKind;
+use futures::{FutureExt, StreamExt};
 use tasklane_core::config::TopologyManagement;
 use tasklane_core::queue::Topology;
 use tokio::sync::Semaphore;
@@ -12,7 +13,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery;
-use crate::pull::{self, Pulled, Puller};
 use crate::state::AppState;
 
 /// Pulls and processes until `shutdown` fires, then waits up to the grace period for
@@ -24,9 +24,6 @@ pub async fn run(
 ) {
     let concurrency = ctx.settings.worker.concurrency;
     let permits = Arc::new(Semaphore::new(concurrency));
-    // While messages are still owed, a refill waits for a few freed permits instead
-    // of sending a pull request for each one.
-    let refill = (concurrency / 16).max(1) as u32;
     let mut running = JoinSet::new();
 
     'connect: while !shutdown.is_cancelled() {
@@ -37,10 +34,32 @@ pub async fn run(
         ready.store(true, std::sync::atomic::Ordering::Release);
         tracing::info!(concurrency, "pulling tasks");
 
-        'open: loop {
-            let mut puller = match Puller::open(consumer.clone(), ctx.queue.context().clone()).await
+        loop {
+            // Reap finished tasks so the set does not grow without bound.
+            while running.try_join_next().is_some() {}
+            // Wait for one free slot, then take every slot free now: each pull asks
+            // for exactly as many messages as can start at once, so no message waits
+            // in this worker's buffer (its ack wait running) while another worker is
+            // idle.
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break 'connect,
+                permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            };
+            let mut slots = vec![first];
+            while let Ok(permit) = permits.clone().try_acquire_owned() {
+                slots.push(permit);
+            }
+            let mut batch = match consumer
+                .batch()
+                .max_messages(slots.len())
+                // Short-lived pull requests: a request left behind by a killed worker
+                // cannot hold on to redeliveries for long.
+                .heartbeat(Duration::from_secs(2))
+                .expires(Duration::from_secs(5))
+                .messages()
+                .await
             {
-                Ok(puller) => puller,
+                Ok(batch) => batch,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not pull; re-binding the consumer");
                     pause(&shutdown, Duration::from_secs(1)).await;
@@ -48,53 +67,36 @@ pub async fn run(
                 }
             };
             loop {
-                // Reap finished tasks so the set does not grow without bound.
-                while running.try_join_next().is_some() {}
-                let wanted = if puller.owed() == 0 { 1 } else { refill };
-                tokio::select! {
+                let next = tokio::select! {
                     _ = shutdown.cancelled() => {
-                        puller.close().await;
+                        hand_back_buffered(&mut batch).await;
                         break 'connect;
                     }
-                    permit = permits.clone().acquire_many_owned(wanted) => {
-                        let mut permit = permit.expect("semaphore is never closed");
-                        // Let the deliveries finishing alongside this one free their
-                        // permits too, then ask for every free one in one request.
-                        tokio::task::yield_now().await;
-                        let free = permits.available_permits() as u32;
-                        if let Ok(more) = permits.clone().try_acquire_many_owned(free) {
-                            permit.merge(more);
-                        }
-                        if let Err(e) = puller.request(permit).await {
-                            tracing::warn!(error = %e, "could not pull; re-binding the consumer");
-                            pause(&shutdown, Duration::from_secs(1)).await;
-                            continue 'connect;
-                        }
+                    next = batch.next() => next,
+                };
+                match next {
+                    Some(Ok(message)) => {
+                        let permit = slots
+                            .pop()
+                            .expect("a pull never brings more messages than it asked for");
+                        let ctx = ctx.clone();
+                        ctx.metrics.in_flight.inc();
+                        running.spawn(async move {
+                            let metrics = ctx.metrics.clone();
+                            delivery::handle(ctx, message).await;
+                            metrics.in_flight.dec();
+                            drop(permit);
+                        });
                     }
-                    pulled = puller.next() => match pulled {
-                        Ok(Pulled::Message(message, permit)) => {
-                            let ctx = ctx.clone();
-                            ctx.metrics.in_flight.inc();
-                            running.spawn(async move {
-                                let metrics = ctx.metrics.clone();
-                                delivery::handle(ctx, message).await;
-                                metrics.in_flight.dec();
-                                drop(permit);
-                            });
-                        }
-                        Ok(Pulled::Unasked(message)) => {
-                            tracing::warn!(subject = %message.subject, "a message no pull asked for; handing it back");
-                            pull::hand_back(&message).await;
-                        }
-                        Err(e) => {
-                            // Missed heartbeats, a request the server ended, and
-                            // similar: the owed permits are freed with this puller,
-                            // and a new one pulls once NATS answers again.
-                            tracing::warn!(error = %e, "pull error");
-                            pause(&shutdown, Duration::from_millis(200)).await;
-                            continue 'open;
-                        }
-                    },
+                    Some(Err(e)) => {
+                        // Missed heartbeats and similar: the next pull goes out once
+                        // NATS answers again.
+                        tracing::warn!(error = %e, "pull error");
+                        pause(&shutdown, Duration::from_millis(200)).await;
+                        break;
+                    }
+                    // The pull is complete or expired; unused slots are freed here.
+                    None => break,
                 }
             }
         }
@@ -135,6 +137,17 @@ async fn pause(shutdown: &CancellationToken, delay: Duration) -> bool {
     tokio::select! {
         _ = shutdown.cancelled() => false,
         _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// Messages the client already received but no task took: give them straight back.
+async fn hand_back_buffered<E>(
+    messages: &mut (impl futures::Stream<Item = Result<async_nats::jetstream::Message, E>> + Unpin),
+) {
+    while let Some(Some(Ok(message))) = messages.next().now_or_never() {
+        if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
+            tracing::debug!(error = %e, "buffered message not handed back; redelivered after ack_wait");
+        }
     }
 }
 

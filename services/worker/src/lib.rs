@@ -5,7 +5,6 @@ pub mod cancellation;
 pub mod consumer;
 mod delivery;
 pub mod metrics;
-mod pull;
 pub mod server;
 pub mod startup;
 pub mod state;
