@@ -178,3 +178,106 @@ async fn concurrent_batched_writes_answer_each_caller_and_count_each_task_once()
         AttemptStart::AlreadyFinished(TaskStatus::Succeeded)
     );
 }
+
+/// A worker's attempt starts and outcomes travel in the same script calls: a wave of
+/// both kinds at once, each kind's answers differing from one caller to the next,
+/// must hand every caller the answer to its own request and write what one call per
+/// task would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_and_outcomes_sharing_calls_each_get_their_own_answer() {
+    let stack = Stack::start();
+    let settings = stack.settings(&[]);
+    let store = Arc::new(Store::connect(&settings.valkey, settings.results.ttl).unwrap());
+    let new_task = || Task {
+        id: TaskId::new().to_string(),
+        created_at: tasklane_core::task::now_rfc3339(),
+    };
+    // Running tasks that now finish, and queued tasks that now start.
+    let running: Vec<Task> = (0..TASKS / 2).map(|_| new_task()).collect();
+    let queued: Vec<Task> = (0..TASKS / 2).map(|_| new_task()).collect();
+    for task in running.iter().chain(&queued) {
+        store.record_queued(task.who()).await.unwrap();
+    }
+    for task in &running {
+        let start = store.start_attempt(task.who(), 5, 1, now_millis()).await;
+        assert_eq!(start.unwrap(), AttemptStart::Started { attempt: 1 });
+    }
+    // Every fourth of each kind already has its outcome: that finish writes nothing,
+    // that start finds the task finished.
+    let done_before = |index: usize| index.is_multiple_of(4);
+    let outcomes: Vec<FinalOutcome<'static>> = (0..TASKS / 2).map(outcome_of).collect();
+    for (index, task) in running.iter().chain(&queued).enumerate() {
+        if done_before(index % (TASKS / 2)) {
+            let outcome = &outcomes[index % (TASKS / 2)];
+            assert!(store.finish(task.who(), outcome, 1).await.unwrap());
+        }
+    }
+
+    enum Answer {
+        Finished(bool),
+        Started(AttemptStart),
+    }
+    let wave = running
+        .iter()
+        .zip(&queued)
+        .enumerate()
+        .flat_map(|(index, (r, q))| {
+            let store = &store;
+            let outcome = &outcomes[index];
+            let finish =
+                async move { Answer::Finished(store.finish(r.who(), outcome, 1).await.unwrap()) };
+            let start = async move {
+                Answer::Started(
+                    store
+                        .start_attempt(q.who(), 5, 1, now_millis())
+                        .await
+                        .unwrap(),
+                )
+            };
+            [
+                futures::future::Either::Left(finish),
+                futures::future::Either::Right(start),
+            ]
+        });
+    let answers = join_all(wave).await;
+    for (at, answer) in answers.into_iter().enumerate() {
+        let index = at / 2;
+        match answer {
+            Answer::Finished(written) => {
+                assert_eq!(written, !done_before(index), "finish of task {index}")
+            }
+            Answer::Started(start) if done_before(index) => assert_eq!(
+                start,
+                AttemptStart::AlreadyFinished(outcomes[index].status()),
+                "start of task {index}"
+            ),
+            Answer::Started(start) => assert_eq!(
+                start,
+                AttemptStart::Started { attempt: 1 },
+                "start of task {index}"
+            ),
+        }
+    }
+
+    for (index, task) in running.iter().enumerate() {
+        let id: TaskId = task.id.parse().unwrap();
+        let record = store.get_task(&id).await.unwrap().expect("record exists");
+        assert_eq!(record.status, outcomes[index].status(), "task {index}");
+        assert_eq!(record.attempts, 1, "task {index}");
+    }
+    for (index, task) in queued.iter().enumerate() {
+        let id: TaskId = task.id.parse().unwrap();
+        let record = store.get_task(&id).await.unwrap().expect("record exists");
+        let status = match done_before(index) {
+            true => outcomes[index].status(),
+            false => TaskStatus::Running,
+        };
+        assert_eq!(
+            (record.status, record.attempts),
+            (status, 1),
+            "task {index}"
+        );
+    }
+    let finished = (TASKS / 2) as u64 + (TASKS / 2).div_ceil(4) as u64;
+    assert_eq!(store.counters().await.unwrap().processed, finished);
+}
