@@ -8,8 +8,7 @@
 //! - `start_attempt_many`: counts an attempt and marks the task running, unless
 //!   finished;
 //! - `finish_many`: the outcome plus the counters, once per task however often
-//!   delivered (the worker sends both of these in one call per batch,
-//!   `worker_batch`);
+//!   delivered;
 //! - `redrive_link`: links a dead task and the task that re-drives it.
 //! - `cancel`: the final `cancelled` status and its counter, unless finished.
 //!
@@ -34,7 +33,6 @@ mod records;
 mod redrive;
 mod replicas;
 mod scripts;
-mod worker_batch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +50,6 @@ use records::{AttemptRequest, OutcomeRequest, OwnedQueued};
 pub use records::{AttemptStart, Counters, FinalOutcome, QueuedRecord, RecordIdentity, TaskRecord};
 pub use redrive::RedriveLink;
 use scripts::Scripts;
-use worker_batch::{WorkerAnswer, WorkerWrite};
 
 use crate::config::ValkeySettings;
 use crate::names::keys;
@@ -81,10 +78,8 @@ struct Inner {
     /// How long a finished record is kept, in milliseconds.
     ttl_ms: u64,
     queued_records: GroupCommit<OwnedQueued, (), fred::error::Error>,
-    /// Attempt starts and outcomes share one queue and one script call per batch,
-    /// unless outcomes wait for replicas: then they have their own (see below).
-    attempt_starts: GroupCommit<WorkerWrite, WorkerAnswer, fred::error::Error>,
-    outcomes: GroupCommit<WorkerWrite, WorkerAnswer, fred::error::Error>,
+    attempt_starts: GroupCommit<AttemptRequest, AttemptStart, fred::error::Error>,
+    outcomes: GroupCommit<OutcomeRequest, bool, fred::error::Error>,
     admissions: GroupCommit<AdmitRequest, Admission, fred::error::Error>,
 }
 
@@ -115,41 +110,45 @@ impl Store {
                 }
             })
         };
+        let attempt_starts = {
+            let (client, script) = (client.clone(), scripts.start_attempt_many.clone());
+            GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
+                records::start_attempts(client.clone(), script.clone(), ttl_ms, requests)
+            })
+        };
         let admissions = {
             let (client, script) = (client.clone(), scripts.admit_many.clone());
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
                 admission::admit_many(client.clone(), script.clone(), requests)
             })
         };
-        let worker_writes = |client: Client| {
-            let script = scripts.worker_batch.clone();
+        let outcomes = {
+            let confirm = replicas::Confirmation::from_settings(settings);
+            // `WAIT` blocks the connection it is sent on, so outcome writes get their
+            // own: reads and the other writes never queue behind a replica wait.
+            let client = match confirm {
+                Some(_) => {
+                    let own =
+                        build_client(settings, COMMAND_TIMEOUT + settings.replica_ack_timeout)?;
+                    own.connect();
+                    own
+                }
+                None => client.clone(),
+            };
+            let script = scripts.finish_many.clone();
             GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
-                worker_batch::write(client.clone(), script.clone(), ttl_ms, requests)
-            })
-        };
-        let attempt_starts = worker_writes(client.clone());
-        let outcomes = match replicas::Confirmation::from_settings(settings) {
-            None => attempt_starts.clone(),
-            Some(confirm) => {
-                // `WAIT` blocks the connection it is sent on, so outcome writes get
-                // their own connection and queue: reads, attempt starts and the other
-                // writes never wait behind a replica wait.
-                let client =
-                    build_client(settings, COMMAND_TIMEOUT + settings.replica_ack_timeout)?;
-                client.connect();
-                let script = scripts.worker_batch.clone();
-                GroupCommit::start(BATCH_LIMIT, WRITES_IN_FLIGHT, move |requests| {
-                    let connection = replicas::Connection::of(&client);
-                    let write =
-                        worker_batch::write(client.clone(), script.clone(), ttl_ms, requests);
-                    let client = client.clone();
-                    async move {
-                        let written = write.await?;
+                let connection = confirm.map(|_| replicas::Connection::of(&client));
+                let write =
+                    records::write_outcomes(client.clone(), script.clone(), ttl_ms, requests);
+                let client = client.clone();
+                async move {
+                    let written = write.await?;
+                    if let (Some(confirm), Some(connection)) = (confirm, connection) {
                         confirm.wait(&client, connection).await?;
-                        Ok(written)
                     }
-                })
-            }
+                    Ok(written)
+                }
+            })
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -218,15 +217,7 @@ impl Store {
             redelivered: deliveries > 1,
             published_ms,
         };
-        match self
-            .inner
-            .attempt_starts
-            .submit(WorkerWrite::Start(request))
-            .await?
-        {
-            WorkerAnswer::Started(start) => Ok(start),
-            WorkerAnswer::Finished(_) => unreachable!("a start is answered as a start"),
-        }
+        Ok(self.inner.attempt_starts.submit(request).await?)
     }
 
     /// Remembers why an attempt failed, for the client and for the dead letter.
@@ -266,15 +257,7 @@ impl Store {
         attempts: u32,
     ) -> Result<bool, StoreError> {
         let request = OutcomeRequest::new(task, outcome, attempts);
-        match self
-            .inner
-            .outcomes
-            .submit(WorkerWrite::Finish(request))
-            .await?
-        {
-            WorkerAnswer::Finished(written) => Ok(written),
-            WorkerAnswer::Started(_) => unreachable!("an outcome is answered as an outcome"),
-        }
+        Ok(self.inner.outcomes.submit(request).await?)
     }
 
     /// Admits `n` tasks of `tenant` under `limits`, or says why not. Concurrent

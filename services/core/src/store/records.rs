@@ -254,11 +254,13 @@ pub(crate) fn record_queued(
     }
 }
 
-/// Keys and arguments of `start_attempt_many.lua` for `requests`, in their order.
-pub(crate) fn attempt_call(
+/// One `start_attempt_many.lua` call for `requests`, answered in their order.
+pub(crate) async fn start_attempts(
+    client: Client,
+    script: Script,
     ttl_ms: u64,
     requests: Vec<AttemptRequest>,
-) -> (Vec<String>, Vec<String>) {
+) -> Result<Vec<AttemptStart>, fred::error::Error> {
     let task_keys: Vec<String> = requests.iter().map(|r| keys::task(&r.task.id)).collect();
     let mut args = Vec::with_capacity(2 + requests.len() * 6);
     let now_ms = crate::task::now_millis();
@@ -273,11 +275,12 @@ pub(crate) fn attempt_call(
         args.push(request.max_attempts.to_string());
         args.push(if late { "1" } else { "0" }.to_string());
     }
-    (task_keys, args)
+    let reply: Vec<String> = script.evalsha_with_reload(&client, task_keys, args).await?;
+    Ok(reply.chunks(3).map(parse_attempt_start).collect())
 }
 
 /// One task's part of the `start_attempt_many.lua` reply: status, attempts, last error.
-pub(crate) fn parse_attempt_start(reply: &[String]) -> AttemptStart {
+fn parse_attempt_start(reply: &[String]) -> AttemptStart {
     let attempt = reply.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
     let last_error = reply.get(2).filter(|e| !e.is_empty()).cloned();
     match reply.first().map(String::as_str) {
@@ -294,12 +297,13 @@ pub(crate) fn parse_attempt_start(reply: &[String]) -> AttemptStart {
     }
 }
 
-/// Keys (the stats hash first) and arguments of `finish_many.lua` for `requests`,
-/// in their order.
-pub(crate) fn outcome_call(
+/// One `finish_many.lua` call for `requests`: true for each outcome it wrote.
+pub(crate) async fn write_outcomes(
+    client: Client,
+    script: Script,
     ttl_ms: u64,
     requests: Vec<OutcomeRequest>,
-) -> (Vec<String>, Vec<String>) {
+) -> Result<Vec<bool>, fred::error::Error> {
     let mut script_keys = Vec::with_capacity(1 + requests.len());
     script_keys.push(keys::STATS.to_string());
     script_keys.extend(requests.iter().map(|r| keys::task(&r.task.id)));
@@ -316,7 +320,10 @@ pub(crate) fn outcome_call(
         args.push(request.task.tenant);
         args.push(request.attempts.to_string());
     }
-    (script_keys, args)
+    let written: Vec<i64> = script
+        .evalsha_with_reload(&client, script_keys, args)
+        .await?;
+    Ok(written.into_iter().map(|w| w == 1).collect())
 }
 
 /// A record from its hash fields; `None` when the hash is empty (no such task).

@@ -17,9 +17,10 @@ use crate::task::TaskStatus;
 #[derive(Clone)]
 pub(crate) struct Scripts {
     pub(crate) record_queued_many: Script,
-    pub(crate) worker_batch: Script,
+    pub(crate) start_attempt_many: Script,
     pub(crate) record_error: Script,
     pub(crate) release_attempt: Script,
+    pub(crate) finish_many: Script,
     pub(crate) idempotency_reserve: Script,
     pub(crate) admit_many: Script,
     pub(crate) idempotency_let_go: Script,
@@ -36,18 +37,18 @@ impl Scripts {
                 outstanding_function(),
                 include_str!("scripts/record_queued_many.lua")
             )),
-            worker_batch: terminal_aware(&format!(
-                "{}\n{}\n{}\n{}",
+            start_attempt_many: terminal_aware(&format!(
+                "{}\n{}",
                 outstanding_function(),
-                as_function("finish_many", include_str!("scripts/finish_many.lua")),
-                as_function(
-                    "start_attempt_many",
-                    include_str!("scripts/start_attempt_many.lua")
-                ),
-                include_str!("scripts/worker_batch.lua")
+                include_str!("scripts/start_attempt_many.lua")
             )),
             record_error: terminal_aware(include_str!("scripts/record_error.lua")),
             release_attempt: Script::from_lua(include_str!("scripts/release_attempt.lua")),
+            finish_many: terminal_aware(&format!(
+                "{}\n{}",
+                outstanding_function(),
+                include_str!("scripts/finish_many.lua")
+            )),
             idempotency_reserve: Script::from_lua(include_str!("scripts/idempotency_reserve.lua")),
             admit_many: Script::from_lua(include_str!("scripts/admit_many.lua")),
             idempotency_let_go: Script::from_lua(include_str!("scripts/idempotency_let_go.lua")),
@@ -60,13 +61,6 @@ impl Scripts {
             cancelled_among: terminal_aware(include_str!("scripts/cancelled_among.lua")),
         }
     }
-}
-
-/// A whole script's `body` as `local function name(KEYS, ARGV)`: inside it the
-/// parameters shadow the call's own, so a script that runs on its own also runs, word
-/// for word, over the slice of keys and arguments another script gives it.
-fn as_function(name: &str, body: &str) -> String {
-    format!("local function {name}(KEYS, ARGV)\n{body}\nend")
 }
 
 /// `body` with a `TERMINAL` lookup table of the final statuses and
