@@ -21,6 +21,10 @@
 #                               auth and tenant limits off, then on (an API key, a
 #                               tenant rate far above the load, an outstanding cap),
 #                               interleaved off/on/off/on; prints the rates, no docs
+#   scripts/bench.sh --worker   release build; only the worker's phases: the drain of
+#                               a backlog filled through POST /tasks x100 at the
+#                               default concurrency, then end to end, each with CPU
+#                               per task per process; prints them, no docs
 #
 # Environment: BENCH_DURATION (default 5s), BENCH_JS_COUNT (default 200000),
 # BENCH_RATES (default "2000 5000 10000"), BENCH_DELAYED (delayed tasks waiting
@@ -28,7 +32,8 @@
 # product default), BENCH_WIDE_CONCURRENCY (the second drain, default 256),
 # BENCH_KEEP_RESULTS (copy the raw JSON lines there), BENCH_PROFILE (a directory:
 # record a perf CPU profile of every process in each main phase there, see
-# scripts/profile.sh), CARGO_TARGET_DIR.
+# scripts/profile.sh), BENCH_BIN (a directory of release binaries to run instead of
+# building them: for before/after runs of two builds), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,8 +46,9 @@ mode=full
 case "${1:-}" in
   --smoke) mode=smoke ;;
   --security) mode=security ;;
+  --worker) mode=worker ;;
   "") ;;
-  *) echo "usage: $0 [--smoke | --security]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--smoke | --security | --worker]" >&2; exit 2 ;;
 esac
 
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -59,9 +65,11 @@ else
   js_count=${BENCH_JS_COUNT:-200000}
   rates=${BENCH_RATES:-"2000 5000 10000"}
   delayed_waiting=${BENCH_DELAYED:-100000}
-  cargo build --release --locked --quiet -p tasklane-api -p tasklane-worker -p tasklane-loadgen
+  if [ -z "${BENCH_BIN:-}" ]; then
+    cargo build --release --locked --quiet -p tasklane-api -p tasklane-worker -p tasklane-loadgen
+  fi
 fi
-bin="$target_dir/$profile"
+bin=${BENCH_BIN:-"$target_dir/$profile"}
 
 ensure_servers
 
@@ -174,21 +182,24 @@ pids+=("$valkey_pid")
 wait_port "$nats_port"
 wait_port "$valkey_port"
 
-phase "raw JetStream publish ceiling ($js_count messages, 512 PubAcks in flight)"
-loadgen js-publish --nats-url "$nats_url" --count "$js_count" --label raw_publish
-loadgen js-publish --nats-url "$nats_url" --count "$js_count" --msg-id --label raw_publish_msgid
-phase "raw JetStream consume+ack ceiling"
-loadgen js-consume --nats-url "$nats_url" --count $((2 * js_count)) --delete-stream --label raw_consume
+# The ceilings; the worker mode compares builds of the worker and skips them.
+if [ "$mode" != worker ]; then
+  phase "raw JetStream publish ceiling ($js_count messages, 512 PubAcks in flight)"
+  loadgen js-publish --nats-url "$nats_url" --count "$js_count" --label raw_publish
+  loadgen js-publish --nats-url "$nats_url" --count "$js_count" --msg-id --label raw_publish_msgid
+  phase "raw JetStream consume+ack ceiling"
+  loadgen js-consume --nats-url "$nats_url" --count $((2 * js_count)) --delete-stream --label raw_consume
 
-phase "axum no-op ceiling (parse the JSON, answer 202)"
-"$bin/tasklane-loadgen" noop-server --listen "127.0.0.1:$noop_port" 2>"$work/noop.log" &
-noop_pid=$!
-pids+=("$noop_pid")
-wait_port "$noop_port"
-loadgen http --url "http://127.0.0.1:$noop_port" --connections 64 --duration 1s --label noop_warmup
-loadgen http --url "http://127.0.0.1:$noop_port" --connections 64 --duration "$duration" --label noop_task
-kill "$noop_pid"
-wait "$noop_pid" 2>/dev/null || true
+  phase "axum no-op ceiling (parse the JSON, answer 202)"
+  "$bin/tasklane-loadgen" noop-server --listen "127.0.0.1:$noop_port" 2>"$work/noop.log" &
+  noop_pid=$!
+  pids+=("$noop_pid")
+  wait_port "$noop_port"
+  loadgen http --url "http://127.0.0.1:$noop_port" --connections 64 --duration 1s --label noop_warmup
+  loadgen http --url "http://127.0.0.1:$noop_port" --connections 64 --duration "$duration" --label noop_task
+  kill "$noop_pid"
+  wait "$noop_pid" 2>/dev/null || true
+fi
 
 export TASKLANE_NATS__URL="$nats_url"
 export TASKLANE_VALKEY__URL="redis://127.0.0.1:$valkey_port"
@@ -239,6 +250,47 @@ for r in rows:
 for side in ("off", "on"):
     rates = [r["tasks_per_s"] for r in rows if r["label"].startswith(f"security_{side}_")]
     print(f"{side:>16}: mean {sum(rates) / len(rates):.0f} tasks/s")' "$results"
+  exit 0
+fi
+
+if [ "$mode" = worker ]; then
+  # The worker's two phases alone, for before/after comparisons of worker changes.
+  "$bin/tasklane-worker" --declare-topology >"$work/declare.log" 2>&1
+  "$bin/tasklane-api" >"$work/api.log" 2>&1 &
+  api_pid=$!
+  pids+=("$api_pid")
+  wait_ready "$api_url/readyz"
+  phase "filling the backlog (POST /tasks x100, no worker running)"
+  loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label ingest_batch
+  backlog=$(python3 -c 'import json, sys
+print(sum(r["accepted_tasks"] for r in map(json.loads, open(sys.argv[1]))
+          if r["label"] == "ingest_batch"))' "$results")
+  phase "worker drain of $backlog queued tasks"
+  cpu_snapshot drain_cpu_before nats "$nats_pid" valkey "$valkey_pid"
+  "$bin/tasklane-worker" >"$work/worker.log" 2>&1 &
+  worker_pid=$!
+  pids+=("$worker_pid")
+  loadgen wait-processed --url "$api_url" --processed "$backlog" --label drain
+  cpu_snapshot drain_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$worker_pid"
+  phase "end to end: POST /task at 64 connections with the worker running"
+  cpu_snapshot e2e_cpu_before api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
+  loadgen http --url "$api_url" --connections 64 --duration "$duration" --wait-processed --label e2e
+  cpu_snapshot e2e_cpu_after api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
+  python3 - "$results" <<'PY'
+import json, sys
+sys.path.insert(0, "scripts/lib")
+from bench_report import cpu_per_task
+r = {row["label"]: row for row in map(json.loads, open(sys.argv[1]))}
+for phase, names, tasks in [
+    ("drain", ["worker", "nats", "valkey"], r["drain"]["goal"]),
+    ("e2e", ["api", "worker", "nats", "valkey"], r["e2e"]["accepted_tasks"]),
+]:
+    per, total = cpu_per_task(r[f"{phase}_cpu_before"], r[f"{phase}_cpu_after"], names, max(tasks, 1))
+    detail = ", ".join(f"{n} {per[n]:.3f}" for n in names)
+    rate = r[phase]["e2e"]["tasks_per_s"] if phase == "e2e" else r[phase]["tasks_per_s"]
+    print(f"{phase}: {rate:.0f} tasks/s ({tasks} tasks), "
+          f"CPU {total:.3f} ms per task ({detail})")
+PY
   exit 0
 fi
 

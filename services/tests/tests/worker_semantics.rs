@@ -399,6 +399,28 @@ async fn a_worker_holds_no_more_messages_than_it_can_run() {
     api.stop().await;
 }
 
+/// An idle worker's pull gets idle heartbeats from the server; a task that arrives
+/// after one must start at once, not wait in the worker's client until the pull
+/// gives up and then for a whole `ack_wait` before it is delivered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_arriving_after_an_idle_heartbeat_runs_without_a_redelivery() {
+    let stack = Stack::start();
+    // Far beyond the deadline below: a task that waits for a redelivery fails it.
+    let overrides = [("TASKLANE_WORKER__ACK_WAIT", "120s")];
+    let api = stack.api(&overrides).await;
+    let _worker = stack.worker(&overrides).await;
+    let client = api.client();
+    // The worker's first pull is out as soon as it is ready; its first idle
+    // heartbeat comes 2 s later, and the pull expires after 5 s.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let id = client.submit(&json!({"type": "echo", "payload": 1})).await;
+    let record = client.wait_for_status(&id, "succeeded", DEADLINE).await;
+    assert_eq!(record["attempts"], 1, "{record}");
+    let stats = wait_idle(&client, 1).await;
+    assert_eq!(stats["queue"]["redelivered"], 0);
+    api.stop().await;
+}
+
 /// Records of unfinished tasks never expire: a task can wait in the queue longer than
 /// `results.ttl`, and `GET /task/{id}` must find it all along.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,8 +53,11 @@ pub async fn run(
                 .batch()
                 .max_messages(slots.len())
                 // Short-lived pull requests: a request left behind by a killed worker
-                // cannot hold on to redeliveries for long.
-                .heartbeat(Duration::from_secs(2))
+                // cannot hold on to redeliveries for long. No idle heartbeat: the
+                // batch of async-nats 0.51 swallows one without asking to be woken
+                // for the next message, so a task arriving after it waited until the
+                // batch's own timer ended it (its messages dropped, redelivered only
+                // after ack_wait); and a batch does nothing with heartbeats anyway.
                 .expires(Duration::from_secs(5))
                 .messages()
                 .await
