@@ -60,6 +60,24 @@ impl ApiClient {
     /// Posts one task and returns its id; panics unless the answer is 202.
     pub async fn submit(&self, task: &Value) -> String {
         let response = self.post_json("/task", task).await;
+        Self::accepted_id(response, task).await
+    }
+
+    /// Posts one task with `token` as its bearer token and returns its id; panics
+    /// unless the answer is 202.
+    pub async fn submit_as(&self, token: &str, task: &Value) -> String {
+        let response = self
+            .http
+            .post(self.url("/task"))
+            .bearer_auth(token)
+            .json(task)
+            .send()
+            .await
+            .expect("request is sent");
+        Self::accepted_id(response, task).await
+    }
+
+    async fn accepted_id(response: Response, task: &Value) -> String {
         let status = response.status();
         let body: Value = response.json().await.expect("JSON body");
         assert_eq!(

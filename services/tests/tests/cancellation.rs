@@ -364,19 +364,9 @@ async fn only_the_owning_tenant_with_tasks_write_can_cancel_and_each_decision_is
     ]);
     api.wait_ready().await;
     let client = api.client();
-    let accepted = client
-        .http()
-        .post(client.url("/task"))
-        .bearer_auth(BILLING.secret)
-        .json(&json!({"type": "echo", "payload": {}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let id = accepted.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = client
+        .submit_as(BILLING.secret, &json!({"type": "echo", "payload": {}}))
+        .await;
 
     let anonymous = delete(&client, &id, None).await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);

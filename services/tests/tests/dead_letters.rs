@@ -381,19 +381,7 @@ async fn only_admin_may_list_and_redrive_and_the_new_task_keeps_its_tenant() {
                 .unwrap()
         }
     };
-    let response = client
-        .http()
-        .post(client.url("/task"))
-        .bearer_auth(WRITER.secret)
-        .json(&doomed())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let dead = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let dead = client.submit_as(WRITER.secret, &doomed()).await;
     eventually(DEADLINE, "the task to die", || async {
         let record: Value = call(reqwest::Method::GET, format!("/task/{dead}"), WRITER.secret)
             .await
