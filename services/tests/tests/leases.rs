@@ -46,6 +46,16 @@ fn reservations(stack: &Stack) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
+/// The latest expiry among the tenant's live reservations, if any is live.
+fn live_lease_expiry(stack: &Stack) -> Option<u64> {
+    let now = valkey_now(stack);
+    reservations(stack)
+        .iter()
+        .map(|r| r.2)
+        .filter(|expiry| *expiry > now)
+        .max()
+}
+
 fn store(stack: &Stack) -> Store {
     let settings = stack.settings(&[]);
     Store::connect(&settings.valkey, settings.results.ttl).unwrap()
@@ -210,11 +220,7 @@ async fn a_killed_gateways_reservation_ends_at_its_expiry() {
         })
     };
     let started = Instant::now();
-    loop {
-        let now = valkey_now(&stack);
-        if reservations(&stack).iter().any(|r| r.2 > now) {
-            break;
-        }
+    while live_lease_expiry(&stack).is_none() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "the gateway took no lease"
@@ -223,12 +229,8 @@ async fn a_killed_gateways_reservation_ends_at_its_expiry() {
     }
     doomed.kill9();
     let now = valkey_now(&stack);
-    let expiry = reservations(&stack)
-        .iter()
-        .map(|r| r.2)
-        .max()
-        .filter(|expiry| *expiry > now)
-        .expect("the dead gateway's lease is live after the kill");
+    let expiry =
+        live_lease_expiry(&stack).expect("the dead gateway's lease is live after the kill");
     stop.store(true, Ordering::SeqCst);
     flooding.abort();
     tokio::time::sleep(
@@ -272,8 +274,7 @@ async fn a_gateway_stopped_by_sigterm_gives_its_leases_back() {
     loop {
         let deadline = Instant::now() + Duration::from_millis(500);
         accepted += flood(&client, 10, 4, deadline, true, &stop).await.0;
-        let now = valkey_now(&stack);
-        if reservations(&stack).iter().any(|r| r.2 > now) {
+        if live_lease_expiry(&stack).is_some() {
             break;
         }
         assert!(

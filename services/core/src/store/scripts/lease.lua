@@ -45,9 +45,8 @@ local at, new_at
 if rate > 0 then
   local interval = 1000000 / rate
   local tolerance = interval * burst
-  at = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if at < now then at = now end
-  at = math.max(now, at - returned * interval)
+  -- A bucket fuller than full is full: the returned tokens never push TAT before now.
+  at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0') - returned * interval)
   new_at = at + want * interval
   granted = granted and (tolerance - (new_at - now)) / interval >= reserve * want
   if not granted then new_at = at end
