@@ -1,5 +1,10 @@
-//! What the handlers share. Each handler extracts only the part it uses (the derived
-//! `FromRef`), so none of them is handed the whole gateway.
+//! What the handlers share. Each handler extracts only the part it uses (a `FromRef`
+//! per part), so none of them is handed the whole gateway.
+//!
+//! axum clones the state for every request it routes and drops it after, so the
+//! state is one reference count: a clone per field was measurable (a `Queue` holds
+//! two NATS clients, each several reference counts and a channel sender, and the
+//! counts of the other fields are shared by every core).
 
 use std::sync::Arc;
 
@@ -12,10 +17,12 @@ use crate::extract::BodyLimit;
 use crate::handlers::stats::StatsCache;
 use crate::intake::Intake;
 
-#[derive(Clone, FromRef)]
-pub(crate) struct AppState {
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Parts>);
+
+struct Parts {
     intake: Arc<Intake>,
-    queue: Queue,
+    queue: Arc<Queue>,
     store: Store,
     body_limit: BodyLimit,
     stats: Arc<StatsCache>,
@@ -30,13 +37,33 @@ impl AppState {
         store: Store,
         body_limit: BodyLimit,
     ) -> Self {
-        Self {
+        Self(Arc::new(Parts {
             intake: Arc::new(intake),
-            queue,
+            queue: Arc::new(queue),
             store,
             body_limit,
             stats: Arc::default(),
             canceller: Arc::new(canceller),
-        }
+        }))
     }
+}
+
+/// `FromRef` for each part a handler or extractor may ask for.
+macro_rules! parts {
+    ($($field:ident: $part:ty),* $(,)?) => {$(
+        impl FromRef<AppState> for $part {
+            fn from_ref(state: &AppState) -> Self {
+                state.0.$field.clone()
+            }
+        }
+    )*};
+}
+
+parts! {
+    intake: Arc<Intake>,
+    queue: Arc<Queue>,
+    store: Store,
+    body_limit: BodyLimit,
+    stats: Arc<StatsCache>,
+    canceller: Arc<Canceller>,
 }

@@ -115,7 +115,7 @@ struct RedriveItem {
     security(("api_key" = ["admin"]), ("jwt" = ["admin"])),
 )]
 pub(crate) async fn list(
-    State(queue): State<Queue>,
+    State(queue): State<Arc<Queue>>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::validation(e.body_text()))?;

@@ -72,7 +72,7 @@ pub(crate) struct StatsCache {
 )]
 pub(crate) async fn stats(
     State(store): State<Store>,
-    State(queue): State<Queue>,
+    State(queue): State<Arc<Queue>>,
     State(cache): State<Arc<StatsCache>>,
 ) -> Result<Response, ApiError> {
     let mut latest = cache.latest.lock().await;
