@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks tasklane on this machine in one run and prints the table:
 #   raw JetStream publish and consume+ack ceilings, an axum no-op HTTP ceiling,
-#   gateway ingest (POST /task and POST /tasks x100), open-loop latency at fixed
+#   gateway ingest (POST /task and POST /tasks x100; as in production, with an API
+#   key on every request and tenant limits on), open-loop latency at fixed
 #   rates of the gateway alone, worker drain of the backlog (at the default
 #   concurrency and at a wider one), end to end with CPU time per task of every
 #   process, open-loop latency with the worker running, peak RSS, and a drain of
@@ -212,23 +213,30 @@ if [ -n "${BENCH_WORKER_CONCURRENCY:-}" ]; then
   export TASKLANE_WORKER__CONCURRENCY="$BENCH_WORKER_CONCURRENCY"
 fi
 
+# tasklane's gateway is measured as it ships to production: every request
+# authenticated (an API key of tenant `bench`) and that tenant's rate and
+# outstanding limits on, set far above the load so that none is refused but each
+# request pays for them. The security mode also runs it with both off.
+bench_key="tl_bench_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+key_hash=$(printf %s "$bench_key" | sha256sum | cut -d' ' -f1)
+printf '[[key]]\nid = "bench"\nsha256 = "%s"\ntenant = "bench"\nscopes = ["tasks:write", "tasks:read", "admin"]\n' \
+  "$key_hash" >"$work/keys.toml"
+secured_api=(env TASKLANE_AUTH__MODE=required TASKLANE_AUTH__KEYS_FILE="$work/keys.toml"
+  TASKLANE_LIMITS__TENANT_RATE=10000000 TASKLANE_LIMITS__TENANT_MAX_OUTSTANDING=100000000)
+as_tenant=(--bearer "$bench_key")
+tenant_header="authorization: Bearer $bench_key"
+
 if [ "$mode" = security ]; then
   # The cost of authentication and the tenant quota on the hot path. Each round
   # starts a fresh gateway on the same servers; rounds alternate so that load from
   # elsewhere on the machine hits both sides alike.
-  bench_key="tl_bench_$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-  key_hash=$(printf %s "$bench_key" | sha256sum | cut -d' ' -f1)
-  printf '[[key]]\nid = "bench"\nsha256 = "%s"\ntenant = "bench"\nscopes = ["tasks:write"]\n' \
-    "$key_hash" >"$work/keys.toml"
   "$bin/tasklane-worker" --declare-topology >"$work/declare.log" 2>&1
   for round in 1 2; do
     for side in off on; do
       phase "gateway ingest, auth and limits $side (round $round)"
       if [ "$side" = on ]; then
-        TASKLANE_AUTH__MODE=required TASKLANE_AUTH__KEYS_FILE="$work/keys.toml" \
-          TASKLANE_LIMITS__TENANT_RATE=10000000 TASKLANE_LIMITS__TENANT_MAX_OUTSTANDING=100000000 \
-          "$bin/tasklane-api" >"$work/api-$side-$round.log" 2>&1 &
-        bearer=(--bearer "$bench_key")
+        "${secured_api[@]}" "$bin/tasklane-api" >"$work/api-$side-$round.log" 2>&1 &
+        bearer=("${as_tenant[@]}")
       else
         "$bin/tasklane-api" >"$work/api-$side-$round.log" 2>&1 &
         bearer=()
@@ -256,12 +264,12 @@ fi
 if [ "$mode" = worker ]; then
   # The worker's two phases alone, for before/after comparisons of worker changes.
   "$bin/tasklane-worker" --declare-topology >"$work/declare.log" 2>&1
-  "$bin/tasklane-api" >"$work/api.log" 2>&1 &
+  "${secured_api[@]}" "$bin/tasklane-api" >"$work/api.log" 2>&1 &
   api_pid=$!
   pids+=("$api_pid")
   wait_ready "$api_url/readyz"
   phase "filling the backlog (POST /tasks x100, no worker running)"
-  loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label ingest_batch
+  loadgen http --url "$api_url" "${as_tenant[@]}" --connections 16 --batch 100 --duration "$duration" --label ingest_batch
   backlog=$(python3 -c 'import json, sys
 print(sum(r["accepted_tasks"] for r in map(json.loads, open(sys.argv[1]))
           if r["label"] == "ingest_batch"))' "$results")
@@ -270,11 +278,11 @@ print(sum(r["accepted_tasks"] for r in map(json.loads, open(sys.argv[1]))
   "$bin/tasklane-worker" >"$work/worker.log" 2>&1 &
   worker_pid=$!
   pids+=("$worker_pid")
-  loadgen wait-processed --url "$api_url" --processed "$backlog" --label drain
+  loadgen wait-processed --url "$api_url" "${as_tenant[@]}" --processed "$backlog" --label drain
   cpu_snapshot drain_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$worker_pid"
   phase "end to end: POST /task at 64 connections with the worker running"
   cpu_snapshot e2e_cpu_before api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
-  loadgen http --url "$api_url" --connections 64 --duration "$duration" --wait-processed --label e2e
+  loadgen http --url "$api_url" "${as_tenant[@]}" --connections 64 --duration "$duration" --wait-processed --label e2e
   cpu_snapshot e2e_cpu_after api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
   python3 - "$results" <<'PY'
 import json, sys
@@ -314,16 +322,16 @@ loadgen http --url "$bare_url" --connections 64 --duration "$duration" --label b
 profile_stop
 
 phase "gateway ingest, no worker running (the backlog is the drain phase's input)"
-"$bin/tasklane-api" >"$work/api.log" 2>&1 &
+"${secured_api[@]}" "$bin/tasklane-api" >"$work/api.log" 2>&1 &
 api_pid=$!
 pids+=("$api_pid")
 wait_ready "$api_url/readyz"
-loadgen http --url "$api_url" --connections 64 --duration 1s --label ingest_warmup
+loadgen http --url "$api_url" "${as_tenant[@]}" --connections 64 --duration 1s --label ingest_warmup
 profile_start ingest api "$api_pid" nats "$nats_pid" valkey "$valkey_pid"
-loadgen http --url "$api_url" --connections 64 --duration "$duration" --label ingest_task
+loadgen http --url "$api_url" "${as_tenant[@]}" --connections 64 --duration "$duration" --label ingest_task
 profile_stop
 profile_start ingest_batch api "$api_pid" nats "$nats_pid" valkey "$valkey_pid"
-loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label ingest_batch
+loadgen http --url "$api_url" "${as_tenant[@]}" --connections 16 --batch 100 --duration "$duration" --label ingest_batch
 profile_stop
 
 # Tasks accepted by tasklane's gateway (prefix ""), or by the bare one ("bare_").
@@ -336,11 +344,11 @@ print(sum(r.get("accepted_tasks", 0) for r in map(json.loads, open(sys.argv[1]))
 }
 
 phase "a batch's tasks read as queued as soon as the 202 is out"
-ids=$(curl -fsS -H 'content-type: application/json' \
+ids=$(curl -fsS -H 'content-type: application/json' -H "$tenant_header" \
   -d '{"tasks":[{"payload":1},{"payload":2},{"payload":3}]}' "$api_url/tasks" |
   python3 -c 'import json, sys; print(" ".join(t["id"] for t in json.load(sys.stdin)["tasks"]))')
 for id in $ids; do
-  status=$(curl -fsS "$api_url/task/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')
+  status=$(curl -fsS -H "$tenant_header" "$api_url/task/$id" | python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])')
   if [ "$status" != queued ]; then
     echo "task $id reads $status right after its 202; expected queued" >&2
     exit 1
@@ -351,7 +359,7 @@ echo '{"label":"batch_records","path":"/tasks","batch":3,"accepted_tasks":3,"sta
 
 for rate in $rates; do
   phase "open loop at $rate/s, gateway alone (no worker yet)"
-  loadgen http --url "$api_url" --connections 64 --rate "$rate" --duration "$duration" --label "open_gateway_$rate"
+  loadgen http --url "$api_url" "${as_tenant[@]}" --connections 64 --rate "$rate" --duration "$duration" --label "open_gateway_$rate"
 done
 
 phase "worker drain of the backlog"
@@ -361,7 +369,7 @@ cpu_snapshot drain_cpu_before nats "$nats_pid" valkey "$valkey_pid"
 worker_pid=$!
 pids+=("$worker_pid")
 profile_start drain worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
-loadgen wait-processed --url "$api_url" --processed "$backlog" --label drain
+loadgen wait-processed --url "$api_url" "${as_tenant[@]}" --processed "$backlog" --label drain
 cpu_snapshot drain_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$worker_pid"
 profile_stop
 
@@ -385,7 +393,7 @@ profile_stop
 phase "end to end: POST /task at 64 connections with the worker running"
 cpu_snapshot e2e_cpu_before api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
 profile_start e2e api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
-loadgen http --url "$api_url" --connections 64 --duration "$duration" --wait-processed --label e2e
+loadgen http --url "$api_url" "${as_tenant[@]}" --connections 64 --duration "$duration" --wait-processed --label e2e
 cpu_snapshot e2e_cpu_after api "$api_pid" worker "$worker_pid" nats "$nats_pid" valkey "$valkey_pid"
 profile_stop
 
@@ -402,11 +410,11 @@ wait "$bare_gateway_pid" "$bare_worker_pid" 2>/dev/null || true
 
 for rate in $rates; do
   phase "open loop at $rate/s, worker draining alongside"
-  loadgen http --url "$api_url" --connections 64 --rate "$rate" --duration "$duration" --label "open_draining_$rate"
+  loadgen http --url "$api_url" "${as_tenant[@]}" --connections 64 --rate "$rate" --duration "$duration" --label "open_draining_$rate"
 done
 
 phase "waiting for every accepted task to finish"
-loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label final
+loadgen wait-processed --url "$api_url" "${as_tenant[@]}" --processed "$(accepted_so_far)" --label final
 memory_snapshot memory api "$api_pid" worker "$worker_pid"
 
 # The default concurrency bounds tasks in flight, so the drain above is bounded by
@@ -415,12 +423,12 @@ memory_snapshot memory api "$api_pid" worker "$worker_pid"
 phase "worker drain at concurrency $wide_concurrency"
 kill -TERM "$worker_pid"
 wait "$worker_pid" 2>/dev/null || true
-loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label ingest_batch_refill
+loadgen http --url "$api_url" "${as_tenant[@]}" --connections 16 --batch 100 --duration "$duration" --label ingest_batch_refill
 cpu_snapshot drain_wide_cpu_before nats "$nats_pid" valkey "$valkey_pid"
 TASKLANE_WORKER__CONCURRENCY=$wide_concurrency "$bin/tasklane-worker" >"$work/worker-wide.log" 2>&1 &
 worker_pid=$!
 pids+=("$worker_pid")
-loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label drain_wide
+loadgen wait-processed --url "$api_url" "${as_tenant[@]}" --processed "$(accepted_so_far)" --label drain_wide
 cpu_snapshot drain_wide_cpu_after nats "$nats_pid" valkey "$valkey_pid" worker "$worker_pid"
 echo "{\"label\":\"drain_wide_settings\",\"concurrency\":$wide_concurrency}" >>"$results"
 
@@ -434,28 +442,28 @@ wait "$worker_pid" 2>/dev/null || true
 target_pid=$!
 pids+=("$target_pid")
 wait_port "$noop_port"
-loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" \
+loadgen http --url "$api_url" "${as_tenant[@]}" --connections 16 --batch 100 --duration "$duration" \
   --http-target "http://127.0.0.1:$noop_port/hook" --label ingest_http_refill
 cpu_snapshot drain_http_cpu_before nats "$nats_pid" valkey "$valkey_pid" target "$target_pid"
 TASKLANE_HTTP__ALLOWED_NETWORKS=127.0.0.0/8 "$bin/tasklane-worker" >"$work/worker-http.log" 2>&1 &
 worker_pid=$!
 pids+=("$worker_pid")
-loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label drain_http
+loadgen wait-processed --url "$api_url" "${as_tenant[@]}" --processed "$(accepted_so_far)" --label drain_http
 cpu_snapshot drain_http_cpu_after nats "$nats_pid" valkey "$valkey_pid" target "$target_pid" worker "$worker_pid"
 
 # Delayed tasks wait in TASKS_SCHEDULED as message schedules (docs/decisions.md,
 # ADR-14). Their ingest rate, then the same echo drain without and with
 # $delayed_waiting of them waiting (30 days, so none comes due during the run).
 phase "gateway ingest of delayed tasks (delay_ms, 64 connections)"
-loadgen http --url "$api_url" --connections 64 --duration "$duration" --delay-ms 2592000000 --label delayed_ingest
+loadgen http --url "$api_url" "${as_tenant[@]}" --connections 64 --duration "$duration" --delay-ms 2592000000 --label delayed_ingest
 drain_echo_backlog() {  # drain_echo_backlog LABEL: refill with the worker stopped, then drain
   kill -TERM "$worker_pid"
   wait "$worker_pid" 2>/dev/null || true
-  loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --label "ingest_refill_$1"
+  loadgen http --url "$api_url" "${as_tenant[@]}" --connections 16 --batch 100 --duration "$duration" --label "ingest_refill_$1"
   "$bin/tasklane-worker" >"$work/worker-$1.log" 2>&1 &
   worker_pid=$!
   pids+=("$worker_pid")
-  loadgen wait-processed --url "$api_url" --processed "$(accepted_so_far)" --label "$1"
+  loadgen wait-processed --url "$api_url" "${as_tenant[@]}" --processed "$(accepted_so_far)" --label "$1"
 }
 phase "echo drain, no delayed task waiting beyond the ingest above"
 drain_echo_backlog drain_before_delayed
@@ -467,7 +475,7 @@ print(sum(r.get("accepted_tasks", 0) for r in map(json.loads, open(sys.argv[1]))
 }
 for round in $(seq 1 200); do
   [ "$(delayed_accepted)" -ge "$delayed_waiting" ] && break
-  loadgen http --url "$api_url" --connections 16 --batch 100 --duration "$duration" --delay-ms 2592000000 --label "delayed_fill_$round"
+  loadgen http --url "$api_url" "${as_tenant[@]}" --connections 16 --batch 100 --duration "$duration" --delay-ms 2592000000 --label "delayed_fill_$round"
 done
 echo "$(delayed_accepted) delayed tasks waiting" >&2
 phase "echo drain with the delayed tasks waiting"
@@ -484,7 +492,7 @@ print(f"delayed ingest {ingest:.0f} tasks/s; echo drain {before:.0f}/s before, "
       f"{after:.0f}/s with {waiting} delayed waiting (ratio {ratio})", file=sys.stderr)' "$results" >>"$results.ratio"
 cat "$results.ratio" >>"$results"
 
-curl -fsS "$api_url/stats" | python3 -c 'import json, sys
+curl -fsS -H "$tenant_header" "$api_url/stats" | python3 -c 'import json, sys
 print(json.dumps({"label": "stats", **json.load(sys.stdin)}))' >>"$results"
 
 machine=$(python3 -c 'import os, platform

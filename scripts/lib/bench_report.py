@@ -250,7 +250,8 @@ def main():
     summary = (f"Machine: {args.machine}.\n"
                f"Servers and toolchain: {args.versions}.\n"
                f"Run: `scripts/bench.sh` ({args.mode}), {args.duration} per HTTP phase, "
-               f"{int(args.js_count):,} messages per raw publish; {accepted:,} tasks accepted "
+               f"{int(args.js_count):,} messages per raw publish; tasklane's gateway with an API "
+               f"key on every request and tenant limits on; {accepted:,} tasks accepted "
                f"through the gateway, every one succeeded exactly once"
                + ("." if not problems else " — NOT: " + "; ".join(problems)))
     print()

@@ -55,7 +55,8 @@ pub struct HttpArgs {
     /// A name for this run, copied into the report.
     #[arg(long, default_value = "http")]
     pub label: String,
-    /// Sent as `Authorization: Bearer <token>` (a gateway with `auth.mode=required`).
+    /// Sent as `Authorization: Bearer <token>` (a gateway with `auth.mode=required`),
+    /// also with the `/stats` polls of `--wait-processed`.
     #[arg(long)]
     pub bearer: Option<String>,
     /// Submit `http` tasks that POST their padding to this URL instead of `echo` tasks.
@@ -141,7 +142,7 @@ struct ConnResult {
 }
 
 pub async fn run(args: HttpArgs) -> anyhow::Result<Option<String>> {
-    let target = Target::parse(&args.url)?;
+    let target = Target::parse(&args.url, args.bearer.as_deref())?;
     let path = if args.batch > 1 { "/tasks" } else { "/task" };
     let body = request_body(
         args.batch,

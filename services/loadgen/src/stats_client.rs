@@ -19,10 +19,14 @@ const POLL: Duration = Duration::from_millis(25);
 pub struct Target {
     /// `host:port`.
     pub authority: String,
+    /// Sent as `Authorization: Bearer <token>` with `/stats` (admin scope) when the
+    /// gateway requires authentication.
+    pub bearer: Option<String>,
 }
 
 impl Target {
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
+    /// `url` (`http://host:port`), reached with `bearer` if given.
+    pub fn parse(url: &str, bearer: Option<&str>) -> anyhow::Result<Self> {
         let rest = url
             .strip_prefix("http://")
             .context("only http:// URLs are supported")?;
@@ -30,7 +34,10 @@ impl Target {
         if authority.is_empty() || authority.contains('/') {
             bail!("the URL must be http://host:port, got {url}");
         }
-        Ok(Self { authority })
+        Ok(Self {
+            authority,
+            bearer: bearer.map(str::to_string),
+        })
     }
 }
 
@@ -48,9 +55,11 @@ pub async fn counters(target: &Target) -> anyhow::Result<Counters> {
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let request = Request::get("/stats")
-        .header(header::HOST, target.authority.as_str())
-        .body(Empty::<Bytes>::new())?;
+    let mut request = Request::get("/stats").header(header::HOST, target.authority.as_str());
+    if let Some(token) = &target.bearer {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request.body(Empty::<Bytes>::new())?;
     let response = sender.send_request(request).await?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
@@ -107,12 +116,16 @@ pub struct WaitArgs {
     pub timeout: Duration,
     #[arg(long, default_value = "drain")]
     pub label: String,
+    /// Sent as `Authorization: Bearer <token>` (a gateway with `auth.mode=required`;
+    /// `/stats` needs the admin scope).
+    #[arg(long)]
+    pub bearer: Option<String>,
 }
 
 /// Drain rate: tasks processed from the first change of the count to the goal, over
 /// that time, so worker start-up does not count against it.
 pub async fn wait(args: WaitArgs) -> anyhow::Result<Option<String>> {
-    let target = Target::parse(&args.url)?;
+    let target = Target::parse(&args.url, args.bearer.as_deref())?;
     let started = Instant::now();
     let waited = wait_for(&target, args.processed, args.timeout).await?;
     let done = Instant::now();
@@ -156,11 +169,13 @@ mod tests {
     #[test]
     fn targets_are_host_and_port() {
         assert_eq!(
-            Target::parse("http://127.0.0.1:8080/").unwrap().authority,
+            Target::parse("http://127.0.0.1:8080/", None)
+                .unwrap()
+                .authority,
             "127.0.0.1:8080"
         );
         for bad in ["127.0.0.1:8080", "https://x:1", "http://", "http://x:1/api"] {
-            assert!(Target::parse(bad).is_err(), "{bad}");
+            assert!(Target::parse(bad, None).is_err(), "{bad}");
         }
     }
 }
