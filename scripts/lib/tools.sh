@@ -228,9 +228,10 @@ unpacked_deb() {  # unpacked_deb PACKAGE VERSION: the folder its files are unpac
     mkdir -p "$dir"
     (
       cd "$dir"
+      # The caller reads the folder from stdout: apt's progress goes to stderr.
       if ! apt-get download "$1=$2" >/dev/null 2>&1; then
-        as_root apt-get update -qq
-        apt-get download "$1=$2"
+        as_root apt-get update -qq >&2
+        apt-get download "$1=$2" >&2
       fi
       dpkg -x "$1"_*.deb . && rm -f "$1"_*.deb
       touch .unpacked
