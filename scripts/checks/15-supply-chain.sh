@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Rust dependency graph against deny.toml: licenses (permissive only), bans
-# (no OpenSSL or native-tls), sources (crates.io only). Offline: cargo-deny reads
-# Cargo.lock and the crates already fetched. The RustSec advisories need their
-# database from the network, so the pipeline checks them (job `advisories`).
+# (no OpenSSL or native-tls), sources (crates.io only). cargo-deny runs offline on
+# Cargo.lock and the fetched crates; a build fetches only this platform's, so every
+# platform's are fetched first (from crates.io, like any build). The RustSec
+# advisories need their database from the network, so the pipeline checks them
+# (job `advisories`).
 # Each rule is also shown to bite: a deny.toml narrowed by one entry must fail.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,6 +25,9 @@ deny() {  # deny CONFIG CHECK...
   local config=$1; shift
   "$CARGO_DENY" --offline --locked --log-level error --config "$config" check "$@"
 }
+
+step "fetching the crates of Cargo.lock for every platform"
+cargo fetch --locked --quiet
 
 step "cargo deny check licenses bans sources"
 deny deny.toml licenses bans sources || fail "cargo deny check licenses bans sources"
