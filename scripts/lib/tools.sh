@@ -231,9 +231,11 @@ unpacked_deb() {  # unpacked_deb PACKAGE VERSION: the folder its files are unpac
       # The caller reads the folder from stdout: apt's progress goes to stderr.
       if ! apt-get download "$1=$2" >/dev/null 2>&1; then
         as_root apt-get update -qq >&2
-        apt-get download "$1=$2" >&2
+        apt-get download "$1=$2" >&2 || exit 1
       fi
-      dpkg -x "$1"_*.deb . && rm -f "$1"_*.deb
+      # The marker only after a whole unpack: a failed one is retried next time.
+      dpkg -x "$1"_*.deb . || exit 1
+      rm -f "$1"_*.deb
       touch .unpacked
     )
   fi
