@@ -3,8 +3,9 @@
 //!
 //! axum clones the state for every request it routes and drops it after, so the
 //! state is one reference count: a clone per field was measurable (a `Queue` holds
-//! two NATS clients, each several reference counts and a channel sender, and the
-//! counts of the other fields are shared by every core).
+//! two NATS clients, each several reference counts and a channel sender, and its
+//! stream's name as a `String`; the counts of the other fields are shared by every
+//! core).
 
 use std::sync::Arc;
 
