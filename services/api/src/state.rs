@@ -21,7 +21,23 @@ use crate::intake::Intake;
 #[derive(Clone)]
 pub(crate) struct AppState(Arc<Parts>);
 
-struct Parts {
+/// The parts, each with the `FromRef` that hands it to a handler or extractor.
+macro_rules! parts {
+    ($($field:ident: $part:ty),* $(,)?) => {
+        struct Parts {
+            $($field: $part,)*
+        }
+        $(
+            impl FromRef<AppState> for $part {
+                fn from_ref(state: &AppState) -> Self {
+                    state.0.$field.clone()
+                }
+            }
+        )*
+    };
+}
+
+parts! {
     intake: Arc<Intake>,
     queue: Arc<Queue>,
     store: Store,
@@ -47,24 +63,4 @@ impl AppState {
             canceller: Arc::new(canceller),
         }))
     }
-}
-
-/// `FromRef` for each part a handler or extractor may ask for.
-macro_rules! parts {
-    ($($field:ident: $part:ty),* $(,)?) => {$(
-        impl FromRef<AppState> for $part {
-            fn from_ref(state: &AppState) -> Self {
-                state.0.$field.clone()
-            }
-        }
-    )*};
-}
-
-parts! {
-    intake: Arc<Intake>,
-    queue: Arc<Queue>,
-    store: Store,
-    body_limit: BodyLimit,
-    stats: Arc<StatsCache>,
-    canceller: Arc<Canceller>,
 }
